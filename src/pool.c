@@ -1,0 +1,199 @@
+/* One pool's poll: status (with a retry and a fallback) and ping, run concurrently with every
+ * other pool's; see pool.h. */
+#include "pool.h"
+
+#include "cgi_response.h"
+#include "poller.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATUS_ATTEMPTS 2 /* php-fpm's scoreboard lock race answers 500/503 now and then */
+
+void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  snprintf(cfg->status_path, sizeof(cfg->status_path), "/status");
+  snprintf(cfg->ping_path, sizeof(cfg->ping_path), "/ping");
+  snprintf(cfg->ping_response, sizeof(cfg->ping_response), "pong");
+  cfg->process_details = true;
+  cfg->timeout_ms = FCGX_DEFAULT_TIMEOUT_MS;
+  cfg->max_reply = FCGI_DEFAULT_MAX_REPLY;
+}
+
+static fcgx_address_t *target(const fcgx_pool_poll_t *poll) {
+  const fcgx_pool_config_t *cfg = poll->cfg;
+  /* Status and ping go to pm.status_listen when set: it answers while every worker is busy. */
+  return (fcgx_address_t *)(cfg->has_status_addr ? &cfg->status_addr : &cfg->addr);
+}
+
+/* Starts a GET of path?query as a web server would send it to php-fpm. */
+static void start_get(fcgx_pool_poll_t *poll, fcgx_request_t *req, const char *path,
+                      const char *query) {
+  char uri[600];
+  snprintf(uri, sizeof(uri), "%s%s%s", path, query[0] ? "?" : "", query);
+  const fcgi_param_t params[] = {
+      {"GATEWAY_INTERFACE", "FastCGI/1.0"},
+      {"SERVER_SOFTWARE", "fcgx"},
+      {"SERVER_PROTOCOL", "HTTP/1.1"},
+      {"REQUEST_METHOD", "GET"},
+      /* php-fpm matches SCRIPT_NAME against pm.status_path / ping.path and needs a non-empty
+       * SCRIPT_FILENAME. */
+      {"SCRIPT_NAME", path},
+      {"SCRIPT_FILENAME", path},
+      {"DOCUMENT_URI", path},
+      {"QUERY_STRING", query},
+      {"REQUEST_URI", uri},
+  };
+  req->addr = target(poll);
+  req->owner = poll;
+  fcgx_request_start(req, params, sizeof(params) / sizeof(params[0]), poll->deadline_ns,
+                     poll->cfg->timeout_ms, poll->cfg->max_reply);
+}
+
+static const char *status_query(fcgx_status_format_t format) {
+  return format == FCGX_STATUS_FULL ? "json&full" : "json";
+}
+
+static void start_status(fcgx_pool_poll_t *poll) {
+  poll->status_attempts++;
+  start_get(poll, &poll->status_req, poll->cfg->status_path, status_query(poll->format));
+}
+
+/* Checks transport, CGI headers and HTTP status of a finished request. On success resp holds
+ * the reply; on failure err says why, with php-fpm's STDERR when it wrote any. */
+static int read_reply(fcgx_request_t *req, const char *what, cgi_response_t *resp, char *err,
+                      size_t err_size) {
+  char why[200];
+  if (!req->ok) {
+    snprintf(err, err_size, "%s request: %s", what, req->error);
+    return -1;
+  }
+  if (cgi_response_parse(req->dec.out.data ? req->dec.out.data : "", req->dec.out.len, resp, why,
+                         sizeof(why)) != 0) {
+    snprintf(err, err_size, "%s request to %s: %s", what, req->addr->display, why);
+    return -1;
+  }
+  if (resp->status != 200) {
+    /* php-fpm says why on STDERR ("Primary script unknown"); keep its first line. */
+    const char *stderr_text = req->dec.err.data ? req->dec.err.data : "";
+    size_t line = strcspn(stderr_text, "\r\n");
+    snprintf(err, err_size, "%s request to %s answered HTTP %d%s%.*s", what, req->addr->display,
+             resp->status, line ? ": " : "", (int)(line > 160 ? 160 : line), stderr_text);
+    return -1;
+  }
+  return 0;
+}
+
+static void status_done(fcgx_request_t *req) {
+  fcgx_pool_poll_t *poll = req->owner;
+  fcgx_pool_result_t *res = &poll->result;
+  cgi_response_t resp;
+  char why[300];
+
+  if (read_reply(req, "status", &resp, res->status_error, sizeof(res->status_error)) != 0) {
+    if (req->ok && (resp.status == 500 || resp.status == 503) &&
+        poll->status_attempts < STATUS_ATTEMPTS)
+      start_status(poll);
+    return;
+  }
+  /* Through the pool's own socket, a worker of the pool serves this very request. */
+  char self_uri[600];
+  snprintf(self_uri, sizeof(self_uri), "%s?%s", poll->cfg->status_path, status_query(poll->format));
+  const char *self = poll->cfg->has_status_addr ? NULL : self_uri;
+  if (fpm_status_parse(resp.body, resp.body_len, self, &res->status, why, sizeof(why)) != 0) {
+    if (poll->format == FCGX_STATUS_FULL) {
+      /* Some PHP versions leave request uri, user and script unescaped in `full` (php-src
+       * 11050, 11464): a visitor's URL can break the JSON. The pool figures are still there. */
+      snprintf(res->fallback_reason, sizeof(res->fallback_reason),
+               "status with process details from %s: %s", req->addr->display, why);
+      poll->format = FCGX_STATUS_PLAIN;
+      start_status(poll);
+      return;
+    }
+    snprintf(res->status_error, sizeof(res->status_error), "status from %s: %s", req->addr->display,
+             why);
+    return;
+  }
+  res->status_error[0] = '\0';
+  res->status_ok = true;
+  res->status_full = res->status.has_processes;
+  res->status_seconds = fcgx_request_seconds(req);
+}
+
+static void start_followers(fcgx_pool_poll_t *poll) {
+  if (poll->result.ping_enabled)
+    start_get(poll, &poll->ping_req, poll->cfg->ping_path, "");
+}
+
+/* Through the pool's own socket, our other requests start once status has answered: a ping in
+ * flight would occupy a second worker and show up in the status as the pool's own load. */
+static void status_then_followers(fcgx_request_t *req) {
+  fcgx_pool_poll_t *poll = req->owner;
+  status_done(req);
+  if (req->phase != FCGX_REQ_DONE)
+    return; /* retried */
+  if (req->ok) {
+    start_followers(poll);
+  } else if (poll->result.ping_enabled) {
+    /* Unreachable: a ping would only wait for the same failure. */
+    snprintf(poll->result.ping_error, sizeof(poll->result.ping_error), "%s",
+             poll->result.status_error);
+  }
+}
+
+static void ping_done(fcgx_request_t *req) {
+  fcgx_pool_poll_t *poll = req->owner;
+  fcgx_pool_result_t *res = &poll->result;
+  const char *expected = poll->cfg->ping_response;
+  cgi_response_t resp;
+
+  if (read_reply(req, "ping", &resp, res->ping_error, sizeof(res->ping_error)) != 0)
+    return;
+  if (resp.body_len != strlen(expected) || memcmp(resp.body, expected, resp.body_len) != 0) {
+    snprintf(res->ping_error, sizeof(res->ping_error),
+             "ping to %s answered \"%.*s\" instead of \"%s\" (PingResponse)", req->addr->display,
+             (int)(resp.body_len > 40 ? 40 : resp.body_len), resp.body, expected);
+    return;
+  }
+  res->ping_ok = true;
+  res->ping_seconds = fcgx_request_seconds(req);
+}
+
+void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
+  fcgx_request_t **reqs = calloc(n ? 2 * n : 1, sizeof(*reqs));
+  size_t n_reqs = 0;
+  uint64_t now = fcgx_now_ns();
+
+  for (size_t i = 0; i < n; i++) {
+    fcgx_pool_poll_t *poll = &polls[i];
+    memset(&poll->result, 0, sizeof(poll->result));
+    poll->deadline_ns = now + (uint64_t)poll->cfg->timeout_ms * 1000000u;
+    poll->format = poll->cfg->process_details ? FCGX_STATUS_FULL : FCGX_STATUS_PLAIN;
+    poll->status_attempts = 0;
+    poll->status_req.on_done = poll->cfg->has_status_addr ? status_done : status_then_followers;
+    poll->ping_req.on_done = ping_done;
+    poll->result.ping_enabled = poll->cfg->ping_path[0] != '\0';
+    if (reqs == NULL) {
+      snprintf(poll->result.status_error, sizeof(poll->result.status_error), "out of memory");
+      continue;
+    }
+    reqs[n_reqs++] = &poll->status_req;
+    reqs[n_reqs++] = &poll->ping_req;
+    start_status(poll);
+    if (poll->cfg->has_status_addr)
+      start_followers(poll);
+  }
+  fcgx_poller_run(reqs, n_reqs);
+  free(reqs);
+
+  for (size_t i = 0; i < n; i++) {
+    fcgx_pool_result_t *res = &polls[i].result;
+    res->up = res->ping_enabled ? res->ping_ok : res->status_ok;
+  }
+}
+
+void fcgx_pool_poll_release(fcgx_pool_poll_t *poll) {
+  fcgx_request_reset(&poll->status_req);
+  fcgx_request_reset(&poll->ping_req);
+}

@@ -1,0 +1,255 @@
+/* Addresses and the non-blocking FastCGI exchange; see transport.h. */
+#include "transport.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FCGX_REQUEST_ID 1
+#define RECV_CHUNK 32768
+
+uint64_t fcgx_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int fcgx_address_unix(fcgx_address_t *addr, const char *path, char *err, size_t err_size) {
+  struct sockaddr_un *sun = (struct sockaddr_un *)&addr->sa;
+  memset(addr, 0, sizeof(*addr));
+  if (path[0] == '\0') {
+    snprintf(err, err_size, "empty socket path");
+    return -1;
+  }
+  if (strlen(path) >= sizeof(sun->sun_path)) {
+    snprintf(err, err_size, "socket path is %zu bytes, longer than AF_UNIX allows (%zu): %s",
+             strlen(path), sizeof(sun->sun_path) - 1, path);
+    return -1;
+  }
+  addr->is_unix = true;
+  snprintf(addr->path, sizeof(addr->path), "%s", path);
+  snprintf(addr->display, sizeof(addr->display), "%s", path);
+  sun->sun_family = AF_UNIX;
+  memcpy(sun->sun_path, path, strlen(path) + 1);
+  addr->sa_len = (socklen_t)sizeof(*sun);
+  addr->resolved = true;
+  return 0;
+}
+
+int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, char *err,
+                     size_t err_size) {
+  char *end = NULL;
+  memset(addr, 0, sizeof(*addr));
+  if (host[0] == '\0' || strlen(host) >= sizeof(addr->host)) {
+    snprintf(err, err_size, "bad host \"%.300s\"", host);
+    return -1;
+  }
+  errno = 0;
+  long number = strtol(port, &end, 10);
+  if (port[0] == '\0' || *end != '\0' || errno != 0 || number < 1 || number > 65535) {
+    snprintf(err, err_size, "bad port \"%.40s\" (a number from 1 to 65535)", port);
+    return -1;
+  }
+  snprintf(addr->host, sizeof(addr->host), "%s", host);
+  snprintf(addr->port, sizeof(addr->port), "%ld", number);
+  snprintf(addr->display, sizeof(addr->display), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
+           addr->port);
+  return 0;
+}
+
+/* Resolves a TCP address (first result); done on first use, and again after a failed connect
+ * so a moved host is followed. */
+static int resolve(fcgx_address_t *addr, char *err, size_t err_size) {
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo(addr->host, addr->port, &hints, &res);
+  if (rc != 0 || res == NULL) {
+    snprintf(err, err_size, "resolve %s: %s", addr->display,
+             rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    return -1;
+  }
+  memcpy(&addr->sa, res->ai_addr, res->ai_addrlen);
+  addr->sa_len = res->ai_addrlen;
+  addr->resolved = true;
+  freeaddrinfo(res);
+  return 0;
+}
+
+static void finish(fcgx_request_t *req, bool ok) {
+  if (req->fd >= 0) /* finish is only called in flight */
+    close(req->fd);
+  req->fd = -1;
+  req->ok = ok;
+  req->end_ns = fcgx_now_ns();
+  req->phase = FCGX_REQ_DONE;
+}
+
+static void fail_errno(fcgx_request_t *req, const char *what, int error) {
+  snprintf(req->error, sizeof(req->error), "%s %s: %s", what, req->addr->display, strerror(error));
+  if (!req->addr->is_unix && req->phase == FCGX_REQ_CONNECTING)
+    req->addr->resolved = false;
+  finish(req, false);
+}
+
+static bool in_flight(const fcgx_request_t *req) {
+  return req->phase == FCGX_REQ_CONNECTING || req->phase == FCGX_REQ_SENDING ||
+         req->phase == FCGX_REQ_RECEIVING;
+}
+
+void fcgx_request_reset(fcgx_request_t *req) {
+  /* A zeroed request has fd 0 but no socket: only an in-flight one owns its fd. */
+  if (in_flight(req) && req->fd >= 0)
+    close(req->fd);
+  req->fd = -1;
+  fcgi_buf_free(&req->wire);
+  fcgi_decoder_free(&req->dec);
+  req->phase = FCGX_REQ_IDLE;
+}
+
+void fcgx_request_start(fcgx_request_t *req, const fcgi_param_t *params, size_t n_params,
+                        uint64_t deadline_ns, int timeout_ms, size_t max_reply) {
+  fcgx_request_reset(req);
+  req->sent = req->received = 0;
+  req->ok = req->reported = false;
+  req->error[0] = '\0';
+  req->timeout_ms = timeout_ms;
+  req->start_ns = fcgx_now_ns();
+  req->deadline_ns = deadline_ns;
+  req->end_ns = 0;
+  fcgi_decoder_init(&req->dec, FCGX_REQUEST_ID, max_reply);
+  req->phase = FCGX_REQ_CONNECTING;
+
+  if (fcgi_encode_request(&req->wire, FCGX_REQUEST_ID, params, n_params) != 0) {
+    snprintf(req->error, sizeof(req->error), "%s: cannot encode the request", req->addr->display);
+    finish(req, false);
+    return;
+  }
+  if (!req->addr->resolved && resolve(req->addr, req->error, sizeof(req->error)) != 0) {
+    finish(req, false);
+    return;
+  }
+  req->fd = socket(req->addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (req->fd < 0) {
+    fail_errno(req, "socket for", errno);
+    return;
+  }
+  if (connect(req->fd, (struct sockaddr *)&req->addr->sa, req->addr->sa_len) == 0) {
+    req->phase = FCGX_REQ_SENDING;
+  } else if (errno == EAGAIN && req->addr->is_unix) {
+    /* A unix socket whose accept queue is full refuses at once instead of waiting. */
+    snprintf(req->error, sizeof(req->error), "connect to %s: listen queue full (%s)",
+             req->addr->display, strerror(EAGAIN));
+    finish(req, false);
+  } else if (errno != EINPROGRESS) {
+    fail_errno(req, "connect to", errno);
+  }
+}
+
+short fcgx_request_events(const fcgx_request_t *req) {
+  switch (req->phase) {
+  case FCGX_REQ_CONNECTING:
+  case FCGX_REQ_SENDING:
+    return POLLOUT;
+  case FCGX_REQ_RECEIVING:
+    return POLLIN;
+  default:
+    return 0;
+  }
+}
+
+static void do_send(fcgx_request_t *req) {
+  while (req->sent < req->wire.len) {
+    ssize_t n = send(req->fd, req->wire.data + req->sent, req->wire.len - req->sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR)
+        return;
+      fail_errno(req, "send to", errno);
+      return;
+    }
+    req->sent += (size_t)n;
+  }
+  req->phase = FCGX_REQ_RECEIVING;
+}
+
+static void do_receive(fcgx_request_t *req) {
+  char chunk[RECV_CHUNK];
+  for (;;) {
+    ssize_t n = recv(req->fd, chunk, sizeof(chunk), 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR)
+        return;
+      int error = errno;
+      snprintf(req->error, sizeof(req->error), "receive from %s: %s (%zu bytes received)",
+               req->addr->display, strerror(error), req->received);
+      finish(req, false);
+      return;
+    }
+    if (n == 0) {
+      snprintf(req->error, sizeof(req->error),
+               "%s: connection closed before the end of the reply (%zu bytes received)",
+               req->addr->display, req->received);
+      finish(req, false);
+      return;
+    }
+    req->received += (size_t)n;
+    switch (fcgi_decoder_feed(&req->dec, chunk, (size_t)n)) {
+    case FCGI_DECODE_DONE:
+      finish(req, true);
+      return;
+    case FCGI_DECODE_ERROR:
+      snprintf(req->error, sizeof(req->error), "%s: %s", req->addr->display, req->dec.error);
+      finish(req, false);
+      return;
+    case FCGI_DECODE_MORE:
+      break;
+    }
+  }
+}
+
+void fcgx_request_step(fcgx_request_t *req, short revents) {
+  if (req->phase == FCGX_REQ_CONNECTING) {
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if (getsockopt(req->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0)
+      error = errno;
+    if (error != 0) {
+      fail_errno(req, "connect to", error);
+      return;
+    }
+    req->phase = FCGX_REQ_SENDING;
+  }
+  if (req->phase == FCGX_REQ_SENDING && (revents & (POLLOUT | POLLERR | POLLHUP)))
+    do_send(req);
+  /* Reading right after sending saves a poll round when the reply is already there. */
+  if (req->phase == FCGX_REQ_RECEIVING)
+    do_receive(req);
+}
+
+void fcgx_request_expire(fcgx_request_t *req) {
+  switch (req->phase) {
+  case FCGX_REQ_CONNECTING:
+    snprintf(req->error, sizeof(req->error), "connect to %s: no connection within %d ms",
+             req->addr->display, req->timeout_ms);
+    break;
+  case FCGX_REQ_SENDING:
+    snprintf(req->error, sizeof(req->error), "%s: request not sent within %d ms (%zu of %zu bytes)",
+             req->addr->display, req->timeout_ms, req->sent, req->wire.len);
+    break;
+  default:
+    snprintf(req->error, sizeof(req->error), "%s: no reply within %d ms (%zu bytes received)",
+             req->addr->display, req->timeout_ms, req->received);
+    break;
+  }
+  finish(req, false);
+}
+
+double fcgx_request_seconds(const fcgx_request_t *req) {
+  uint64_t end = req->end_ns ? req->end_ns : fcgx_now_ns();
+  return (double)(end - req->start_ns) / 1e9;
+}
