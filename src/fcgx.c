@@ -122,11 +122,9 @@ static int config_pool(oconfig_item_t *ci) {
     ERROR(PLUGIN " plugin: <Pool> needs exactly one string argument, its name");
     return -1;
   }
-  sstrncpy(name, ci->values[0].value.string, sizeof(name));
-  if (strlen(ci->values[0].value.string) >= sizeof(name))
-    name[0] = '\0', sstrncpy(name, "x", 1); /* reported below as too long */
   if (check_pool_name(ci->values[0].value.string) != 0)
     return -1;
+  sstrncpy(name, ci->values[0].value.string, sizeof(name));
 
   fcgx_pool_t *pool = calloc(1, sizeof(*pool));
   if (pool == NULL)
@@ -146,7 +144,9 @@ static int config_pool(oconfig_item_t *ci) {
       rc = config_string(child, name, host, sizeof(host));
     else if (strcasecmp(child->key, "Port") == 0 || strcasecmp(child->key, "StatusPort") == 0) {
       rc = cf_util_get_service(child, &service);
-      if (rc == 0) {
+      if (rc != 0)
+        ERROR(PLUGIN " plugin: pool \"%s\": bad %s", name, child->key);
+      else {
         bool status = strcasecmp(child->key, "StatusPort") == 0;
         sstrncpy(status ? status_port : port, service, sizeof(port));
         if (strlen(service) >= sizeof(port))

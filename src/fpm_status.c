@@ -10,24 +10,6 @@ const char *const fpm_state_names[FPM_STATE_COUNT] = {"Idle", "Running",   "Read
 const char *const fpm_state_metric_names[FPM_STATE_COUNT] = {"idle", "running",   "reading_headers",
                                                              "info", "finishing", "ending"};
 
-static const struct {
-  const char *key;
-  size_t offset;
-} pool_fields[] = {
-    {"start time", offsetof(fpm_status_t, start_time)},
-    {"start since", offsetof(fpm_status_t, start_since)},
-    {"accepted conn", offsetof(fpm_status_t, accepted_conn)},
-    {"listen queue", offsetof(fpm_status_t, listen_queue)},
-    {"max listen queue", offsetof(fpm_status_t, max_listen_queue)},
-    {"listen queue len", offsetof(fpm_status_t, listen_queue_len)},
-    {"idle processes", offsetof(fpm_status_t, idle_processes)},
-    {"active processes", offsetof(fpm_status_t, active_processes)},
-    {"total processes", offsetof(fpm_status_t, total_processes)},
-    {"max active processes", offsetof(fpm_status_t, max_active_processes)},
-    {"max children reached", offsetof(fpm_status_t, max_children_reached)},
-    {"slow requests", offsetof(fpm_status_t, slow_requests)},
-};
-
 /* Reads a number field; on failure writes an error naming it (where = "" or " of process N"). */
 static int get_number(const cJSON *obj, const char *key, double *out, const char *where, char *err,
                       size_t err_size) {
@@ -145,9 +127,25 @@ int fpm_status_parse(const char *json, size_t len, const char *self_uri, fpm_sta
     snprintf(err, err_size, "status JSON is not an object");
     goto out;
   }
+  const struct {
+    const char *key;
+    double *value;
+  } pool_fields[] = {
+      {"start time", &st->start_time},
+      {"start since", &st->start_since},
+      {"accepted conn", &st->accepted_conn},
+      {"listen queue", &st->listen_queue},
+      {"max listen queue", &st->max_listen_queue},
+      {"listen queue len", &st->listen_queue_len},
+      {"idle processes", &st->idle_processes},
+      {"active processes", &st->active_processes},
+      {"total processes", &st->total_processes},
+      {"max active processes", &st->max_active_processes},
+      {"max children reached", &st->max_children_reached},
+      {"slow requests", &st->slow_requests},
+  };
   for (size_t i = 0; i < sizeof(pool_fields) / sizeof(pool_fields[0]); i++)
-    if (get_number(root, pool_fields[i].key, (double *)((char *)st + pool_fields[i].offset), "",
-                   err, err_size) != 0)
+    if (get_number(root, pool_fields[i].key, pool_fields[i].value, "", err, err_size) != 0)
       goto out;
 
   const cJSON *procs = cJSON_GetObjectItemCaseSensitive(root, "processes");
