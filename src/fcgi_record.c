@@ -65,9 +65,14 @@ static int append_nv_length(fcgi_buf_t *out, size_t len) {
 
 int fcgi_encode_nv(fcgi_buf_t *out, const char *name, size_t name_len, const char *value,
                    size_t value_len) {
+  size_t before = out->len;
   if (append_nv_length(out, name_len) != 0 || append_nv_length(out, value_len) != 0 ||
-      fcgi_buf_append(out, name, name_len) != 0 || fcgi_buf_append(out, value, value_len) != 0)
+      fcgi_buf_append(out, name, name_len) != 0 || fcgi_buf_append(out, value, value_len) != 0) {
+    out->len = before; /* nothing half-written */
+    if (out->data != NULL)
+      out->data[before] = '\0';
     return -1;
+  }
   return 0;
 }
 

@@ -17,6 +17,7 @@ typedef struct {
   c_complain_t down_complaint;
   c_complain_t status_complaint;
   c_complain_t details_complaint;
+  c_complain_t opcache_complaint;
 } fcgx_pool_t;
 
 /* The pools that share one Interval, read by one callback. */
@@ -134,6 +135,7 @@ static int config_pool(oconfig_item_t *ci) {
   C_COMPLAIN_INIT(&pool->down_complaint);
   C_COMPLAIN_INIT(&pool->status_complaint);
   C_COMPLAIN_INIT(&pool->details_complaint);
+  C_COMPLAIN_INIT(&pool->opcache_complaint);
 
   for (int i = 0; i < ci->children_num && rc == 0; i++) {
     oconfig_item_t *child = ci->children + i;
@@ -165,6 +167,10 @@ static int config_pool(oconfig_item_t *ci) {
       rc = config_string(child, name, pool->cfg.ping_response, sizeof(pool->cfg.ping_response));
     else if (strcasecmp(child->key, "ProcessDetails") == 0)
       rc = cf_util_get_boolean(child, &pool->cfg.process_details);
+    else if (strcasecmp(child->key, "OPcache") == 0)
+      rc = cf_util_get_boolean(child, &pool->cfg.opcache);
+    else if (strcasecmp(child->key, "OPcacheScript") == 0)
+      rc = config_string(child, name, pool->cfg.opcache_script, sizeof(pool->cfg.opcache_script));
     else if (strcasecmp(child->key, "Timeout") == 0) {
       char where[DATA_MAX_NAME_LEN + 16];
       ssnprintf(where, sizeof(where), "pool \"%s\"", name);
@@ -196,6 +202,13 @@ static int config_pool(oconfig_item_t *ci) {
   if (rc == 0 && pool->cfg.ping_path[0] != '\0' && pool->cfg.ping_path[0] != '/') {
     ERROR(PLUGIN " plugin: pool \"%s\": PingPath must start with '/' (ping.path), or be \"\" to "
                  "turn ping off",
+          name);
+    rc = -1;
+  }
+
+  if (rc == 0 && pool->cfg.opcache && pool->cfg.opcache_script[0] != '/') {
+    ERROR(PLUGIN " plugin: pool \"%s\": OPcacheScript must be an absolute path, as the pool "
+                 "sees it",
           name);
     rc = -1;
   }
@@ -288,6 +301,88 @@ static void submit_status(const fcgx_pool_t *pool, const fcgx_pool_result_t *res
   }
 }
 
+static void submit_opcache(const fcgx_pool_t *pool, const opcache_report_t *oc) {
+  if (oc->availability != OPCACHE_OK) {
+    /* Not loaded, or off: say so, so that an alert can fire. Restricted: nothing is known. */
+    if (oc->availability != OPCACHE_RESTRICTED)
+      submit_gauge(pool, "opcache_state", "enabled", 0);
+    return;
+  }
+  submit_gauge(pool, "opcache_state", "enabled", oc->enabled);
+  submit_gauge(pool, "opcache_state", "cache_full", oc->cache_full);
+  submit_gauge(pool, "opcache_state", "restart_pending", oc->restart_pending);
+  submit_gauge(pool, "opcache_state", "restart_in_progress", oc->restart_in_progress);
+  submit_gauge(pool, "opcache_memory", "used", oc->used_memory);
+  submit_gauge(pool, "opcache_memory", "free", oc->free_memory);
+  submit_gauge(pool, "opcache_memory", "wasted", oc->wasted_memory);
+  submit_gauge(pool, "opcache_percent", "hit_rate", oc->hit_rate);
+  submit_gauge(pool, "opcache_percent", "wasted", oc->wasted_percentage);
+  submit_gauge(pool, "opcache_scripts", "cached", oc->cached_scripts);
+  submit_gauge(pool, "opcache_keys", "cached", oc->cached_keys);
+  submit_gauge(pool, "opcache_keys", "max", oc->max_cached_keys);
+  submit_derive(pool, "opcache_lookups", "hits", oc->hits);
+  submit_derive(pool, "opcache_lookups", "misses", oc->misses);
+  submit_derive(pool, "opcache_lookups", "blacklist_misses", oc->blacklist_misses);
+  submit_derive(pool, "opcache_restarts", "oom", oc->oom_restarts);
+  submit_derive(pool, "opcache_restarts", "hash", oc->hash_restarts);
+  submit_derive(pool, "opcache_restarts", "manual", oc->manual_restarts);
+  if (oc->has_strings) {
+    submit_gauge(pool, "opcache_strings_memory", "used", oc->strings_used);
+    submit_gauge(pool, "opcache_strings_memory", "free", oc->strings_free);
+    submit_gauge(pool, "opcache_strings", "count", oc->strings_count);
+  }
+  if (oc->has_jit) {
+    submit_gauge(pool, "opcache_jit_memory", "size", oc->jit_size);
+    submit_gauge(pool, "opcache_jit_memory", "free", oc->jit_free);
+  }
+  if (oc->has_preload) {
+    submit_gauge(pool, "opcache_preload_memory", NULL, oc->preload_memory);
+    submit_gauge(pool, "opcache_preload", "scripts", oc->preload_scripts);
+    submit_gauge(pool, "opcache_preload", "functions", oc->preload_functions);
+    submit_gauge(pool, "opcache_preload", "classes", oc->preload_classes);
+  }
+}
+
+static void submit_script(const fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
+  const opcache_report_t *rep = &res->opcache;
+  submit_opcache(pool, rep);
+  if (rep->has_apcu) {
+    submit_gauge(pool, "apcu_memory", "used", rep->apcu_used);
+    submit_gauge(pool, "apcu_memory", "free", rep->apcu_free);
+    submit_gauge(pool, "apcu_entries", NULL, rep->apcu_entries);
+    submit_derive(pool, "apcu_lookups", "hits", rep->apcu_hits);
+    submit_derive(pool, "apcu_lookups", "misses", rep->apcu_misses);
+    submit_derive(pool, "apcu_events", "expunges", rep->apcu_expunges);
+  }
+  if (rep->has_realpath) {
+    submit_gauge(pool, "realpath_cache", "used", rep->realpath_used);
+    submit_gauge(pool, "realpath_cache", "size", rep->realpath_size);
+  }
+  submit_gauge(pool, "fpm_response_time", "opcache", res->opcache_seconds);
+}
+
+/* Why the script answered without OPcache figures, and what to change; "" when it has them. */
+static void opcache_unavailable(const fcgx_pool_t *pool, const opcache_report_t *oc, char *buf,
+                                size_t size) {
+  switch (oc->availability) {
+  case OPCACHE_OK:
+    buf[0] = '\0';
+    break;
+  case OPCACHE_NOT_LOADED:
+    ssnprintf(buf, size, "OPcache is not loaded in the pool (zend_extension=opcache.so)");
+    break;
+  case OPCACHE_OFF:
+    ssnprintf(buf, size, "OPcache is off in the pool (opcache.enable=0)");
+    break;
+  case OPCACHE_RESTRICTED:
+    ssnprintf(buf, size,
+              "opcache.restrict_api=\"%s\" does not allow %s: set it to a prefix of that path "
+              "or to \"\"",
+              oc->restrict_api, pool->cfg.opcache_script);
+    break;
+  }
+}
+
 /* Logs each kind of failure once, and its recovery once. */
 static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
   const char *name = pool->cfg.name;
@@ -312,6 +407,20 @@ static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
   else if (res->status_ok && res->status_full)
     c_release(LOG_INFO, &pool->details_complaint,
               PLUGIN " plugin: pool \"%s\": process details readable again", name);
+
+  if (!res->up || !res->opcache_enabled)
+    return;
+  char why[sizeof(res->opcache_error)];
+  if (res->opcache_ok)
+    opcache_unavailable(pool, &res->opcache, why, sizeof(why));
+  else
+    sstrncpy(why, res->opcache_error, sizeof(why));
+  if (why[0])
+    c_complain_once(LOG_WARNING, &pool->opcache_complaint,
+                    PLUGIN " plugin: pool \"%s\": no OPcache figures: %s", name, why);
+  else
+    c_release(LOG_INFO, &pool->opcache_complaint,
+              PLUGIN " plugin: pool \"%s\": OPcache figures readable again", name);
 }
 
 static int fcgx_read(user_data_t *ud) {
@@ -326,6 +435,8 @@ static int fcgx_read(user_data_t *ud) {
       submit_status(pool, res);
     if (res->ping_ok)
       submit_gauge(pool, "fpm_response_time", "ping", res->ping_seconds);
+    if (res->opcache_ok)
+      submit_script(pool, res);
     fcgx_pool_poll_release(&group->polls[i]);
   }
   /* Always 0: a failing read callback is suspended with its every pool, healthy ones included. */

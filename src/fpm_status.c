@@ -1,30 +1,17 @@
 /* php-fpm status JSON parsing and per-process aggregates; see fpm_status.h. */
 #include "fpm_status.h"
 
-#include <cJSON.h>
+#include "json_field.h"
+
 #include <stdio.h>
 #include <string.h>
+
+#define DOC "status JSON"
 
 const char *const fpm_state_names[FPM_STATE_COUNT] = {"Idle", "Running",   "Reading headers",
                                                       "Info", "Finishing", "Ending"};
 const char *const fpm_state_metric_names[FPM_STATE_COUNT] = {"idle", "running",   "reading_headers",
                                                              "info", "finishing", "ending"};
-
-/* Reads a number field; on failure writes an error naming it (where = "" or " of process N"). */
-static int get_number(const cJSON *obj, const char *key, double *out, const char *where, char *err,
-                      size_t err_size) {
-  const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (item == NULL) {
-    snprintf(err, err_size, "status JSON has no \"%s\"%s", key, where);
-    return -1;
-  }
-  if (!cJSON_IsNumber(item)) {
-    snprintf(err, err_size, "status JSON field \"%s\"%s is not a number", key, where);
-    return -1;
-  }
-  *out = item->valuedouble;
-  return 0;
-}
 
 /* php-fpm 8.x prints "Getting request information" for the info stage (older versions
  * "Getting request informations"); some documentation calls it "Info". */
@@ -65,9 +52,9 @@ static int parse_processes(const cJSON *procs, const char *self_uri, fpm_status_
       snprintf(err, err_size, "status JSON field \"state\"%s is missing or not a string", where);
       return -1;
     }
-    if (get_number(proc, "request duration", &duration, where, err, err_size) != 0 ||
-        get_number(proc, "last request cpu", &cpu, where, err, err_size) != 0 ||
-        get_number(proc, "last request memory", &memory, where, err, err_size) != 0)
+    if (json_number(proc, "request duration", &duration, DOC, where, err, err_size) != 0 ||
+        json_number(proc, "last request cpu", &cpu, DOC, where, err, err_size) != 0 ||
+        json_number(proc, "last request memory", &memory, DOC, where, err, err_size) != 0)
       return -1;
     /* A state a newer php-fpm may add is counted in no state, but its figures still count. */
     int state = parse_state(state_item->valuestring);
@@ -116,17 +103,9 @@ int fpm_status_parse(const char *json, size_t len, const char *self_uri, fpm_sta
                      char *err, size_t err_size) {
   int status = -1;
   memset(st, 0, sizeof(*st));
-  const char *at = NULL; /* not cJSON_GetErrorPtr(): a global, and reads run on many threads */
-  cJSON *root = cJSON_ParseWithLengthOpts(json, len, &at, false);
-  if (root == NULL) {
-    size_t offset = at != NULL && at >= json && at <= json + len ? (size_t)(at - json) : len;
-    snprintf(err, err_size, "status reply is not valid JSON (at byte %zu of %zu)", offset, len);
+  cJSON *root = json_parse_object(json, len, DOC, err, err_size);
+  if (root == NULL)
     return -1;
-  }
-  if (!cJSON_IsObject(root)) {
-    snprintf(err, err_size, "status JSON is not an object");
-    goto out;
-  }
   const struct {
     const char *key;
     double *value;
@@ -145,7 +124,7 @@ int fpm_status_parse(const char *json, size_t len, const char *self_uri, fpm_sta
       {"slow requests", &st->slow_requests},
   };
   for (size_t i = 0; i < sizeof(pool_fields) / sizeof(pool_fields[0]); i++)
-    if (get_number(root, pool_fields[i].key, pool_fields[i].value, "", err, err_size) != 0)
+    if (json_number(root, pool_fields[i].key, pool_fields[i].value, DOC, "", err, err_size) != 0)
       goto out;
 
   const cJSON *procs = cJSON_GetObjectItemCaseSensitive(root, "processes");

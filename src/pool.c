@@ -17,19 +17,23 @@ void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg) {
   snprintf(cfg->ping_path, sizeof(cfg->ping_path), "/ping");
   snprintf(cfg->ping_response, sizeof(cfg->ping_response), "pong");
   cfg->process_details = true;
+  cfg->opcache = true;
+  snprintf(cfg->opcache_script, sizeof(cfg->opcache_script), "%s", FCGX_OPCACHE_SCRIPT);
   cfg->timeout_ms = FCGX_DEFAULT_TIMEOUT_MS;
   cfg->max_reply = FCGI_DEFAULT_MAX_REPLY;
 }
 
 static fcgx_address_t *target(const fcgx_pool_poll_t *poll) {
   const fcgx_pool_config_t *cfg = poll->cfg;
-  /* Status and ping go to pm.status_listen when set: it answers while every worker is busy. */
+  /* Every request goes to pm.status_listen when set: its hidden pool serves status, ping and
+   * PHP scripts while every worker of the pool is busy. */
   return (fcgx_address_t *)(cfg->has_status_addr ? &cfg->status_addr : &cfg->addr);
 }
 
-/* Starts a GET of path?query as a web server would send it to php-fpm. */
+/* Starts a GET of path?query as a web server would send it to php-fpm. php-fpm matches
+ * SCRIPT_NAME against pm.status_path and ping.path, and runs SCRIPT_FILENAME otherwise. */
 static void start_get(fcgx_pool_poll_t *poll, fcgx_request_t *req, const char *path,
-                      const char *query) {
+                      const char *filename, const char *query) {
   char uri[600];
   snprintf(uri, sizeof(uri), "%s%s%s", path, query[0] ? "?" : "", query);
   const fcgi_param_t params[] = {
@@ -37,13 +41,14 @@ static void start_get(fcgx_pool_poll_t *poll, fcgx_request_t *req, const char *p
       {"SERVER_SOFTWARE", "fcgx"},
       {"SERVER_PROTOCOL", "HTTP/1.1"},
       {"REQUEST_METHOD", "GET"},
-      /* php-fpm matches SCRIPT_NAME against pm.status_path / ping.path and needs a non-empty
-       * SCRIPT_FILENAME. */
       {"SCRIPT_NAME", path},
-      {"SCRIPT_FILENAME", path},
+      {"SCRIPT_FILENAME", filename},
       {"DOCUMENT_URI", path},
       {"QUERY_STRING", query},
       {"REQUEST_URI", uri},
+      /* fcgx-status.php answers only requests with this parameter: a web server passes a
+       * visitor's headers as HTTP_* parameters, never as this one. */
+      {"FCGX_STATUS_REQUEST", "1"},
   };
   req->addr = target(poll);
   req->owner = poll;
@@ -57,7 +62,8 @@ static const char *status_query(fcgx_status_format_t format) {
 
 static void start_status(fcgx_pool_poll_t *poll) {
   poll->status_attempts++;
-  start_get(poll, &poll->status_req, poll->cfg->status_path, status_query(poll->format));
+  start_get(poll, &poll->status_req, poll->cfg->status_path, poll->cfg->status_path,
+            status_query(poll->format));
 }
 
 /* Checks transport, CGI headers and HTTP status of a finished request. On success resp holds
@@ -121,13 +127,58 @@ static void status_done(fcgx_request_t *req) {
   res->status_seconds = fcgx_request_seconds(req);
 }
 
-static void start_followers(fcgx_pool_poll_t *poll) {
-  if (poll->result.ping_enabled)
-    start_get(poll, &poll->ping_req, poll->cfg->ping_path, "");
+/* What the pool answers to the script when it cannot run it, and what the operator changes. */
+static void describe_script_failure(fcgx_request_t *req, const cgi_response_t *resp, char *err,
+                                    size_t err_size) {
+  const char *path = ((fcgx_pool_poll_t *)req->owner)->cfg->opcache_script;
+  const char *stderr_text = req->dec.err.data ? req->dec.err.data : "";
+  if (resp->status == 403)
+    snprintf(err, err_size,
+             "the pool refuses to run %s (HTTP 403): security.limit_extensions must allow "
+             ".php, and open_basedir must include the script's folder",
+             path);
+  else if (resp->status == 404)
+    snprintf(err, err_size,
+             "the pool cannot find %s (HTTP 404): OPcacheScript is the path as the pool sees "
+             "it (chroot, container)",
+             path);
+  else if (strstr(stderr_text, "undefined function opcache_get_status") != NULL)
+    snprintf(err, err_size, "OPcache is not loaded in the pool (zend_extension=opcache.so)");
 }
 
-/* Through the pool's own socket, our other requests start once status has answered: a ping in
- * flight would occupy a second worker and show up in the status as the pool's own load. */
+static void opcache_done(fcgx_request_t *req) {
+  fcgx_pool_poll_t *poll = req->owner;
+  fcgx_pool_result_t *res = &poll->result;
+  cgi_response_t resp;
+  char why[300];
+
+  if (read_reply(req, "OPcache script", &resp, res->opcache_error, sizeof(res->opcache_error)) !=
+      0) {
+    if (req->ok)
+      describe_script_failure(req, &resp, res->opcache_error, sizeof(res->opcache_error));
+    return;
+  }
+  if (opcache_report_parse(resp.body, resp.body_len, &res->opcache, why, sizeof(why)) != 0) {
+    snprintf(res->opcache_error, sizeof(res->opcache_error), "%s from %s: %s",
+             poll->cfg->opcache_script, req->addr->display, why);
+    return;
+  }
+  res->opcache_ok = true;
+  res->opcache_seconds = fcgx_request_seconds(req);
+}
+
+static void start_followers(fcgx_pool_poll_t *poll) {
+  const fcgx_pool_config_t *cfg = poll->cfg;
+  if (poll->result.ping_enabled)
+    start_get(poll, &poll->ping_req, cfg->ping_path, cfg->ping_path, "");
+  if (poll->result.opcache_enabled) {
+    const char *base = strrchr(cfg->opcache_script, '/');
+    start_get(poll, &poll->opcache_req, base ? base : cfg->opcache_script, cfg->opcache_script, "");
+  }
+}
+
+/* Through the pool's own socket, ping and the OPcache script start once status has answered:
+ * in flight, they would occupy workers and show up in the status as the pool's own load. */
 static void status_then_followers(fcgx_request_t *req) {
   fcgx_pool_poll_t *poll = req->owner;
   status_done(req);
@@ -135,9 +186,11 @@ static void status_then_followers(fcgx_request_t *req) {
     return; /* retried */
   if (req->ok) {
     start_followers(poll);
-  } else if (poll->result.ping_enabled) {
-    /* Unreachable: a ping would only wait for the same failure. */
+  } else {
+    /* Unreachable: the other requests would only wait for the same failure. */
     snprintf(poll->result.ping_error, sizeof(poll->result.ping_error), "%s",
+             poll->result.status_error);
+    snprintf(poll->result.opcache_error, sizeof(poll->result.opcache_error), "%s",
              poll->result.status_error);
   }
 }
@@ -161,7 +214,7 @@ static void ping_done(fcgx_request_t *req) {
 }
 
 void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
-  fcgx_request_t **reqs = calloc(n ? 2 * n : 1, sizeof(*reqs));
+  fcgx_request_t **reqs = calloc(n ? 3 * n : 1, sizeof(*reqs));
   size_t n_reqs = 0;
   uint64_t now = fcgx_now_ns();
 
@@ -173,13 +226,16 @@ void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
     poll->status_attempts = 0;
     poll->status_req.on_done = poll->cfg->has_status_addr ? status_done : status_then_followers;
     poll->ping_req.on_done = ping_done;
+    poll->opcache_req.on_done = opcache_done;
     poll->result.ping_enabled = poll->cfg->ping_path[0] != '\0';
+    poll->result.opcache_enabled = poll->cfg->opcache;
     if (reqs == NULL) {
       snprintf(poll->result.status_error, sizeof(poll->result.status_error), "out of memory");
       continue;
     }
     reqs[n_reqs++] = &poll->status_req;
     reqs[n_reqs++] = &poll->ping_req;
+    reqs[n_reqs++] = &poll->opcache_req;
     start_status(poll);
     if (poll->cfg->has_status_addr)
       start_followers(poll);
@@ -196,4 +252,5 @@ void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
 void fcgx_pool_poll_release(fcgx_pool_poll_t *poll) {
   fcgx_request_reset(&poll->status_req);
   fcgx_request_reset(&poll->ping_req);
+  fcgx_request_reset(&poll->opcache_req);
 }

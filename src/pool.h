@@ -1,9 +1,10 @@
-/* One pool's poll: which requests (status, ping) go to which address, and their replies parsed
- * into one result. Shared by the collectd glue and any command-line tool. */
+/* One pool's poll: which requests (status, ping, the OPcache script) go to which address, and
+ * their replies parsed into one result. Shared by the collectd glue and any command-line tool. */
 #ifndef FCGX_POOL_H
 #define FCGX_POOL_H
 
 #include "fpm_status.h"
+#include "opcache.h"
 #include "transport.h"
 
 #include <stdbool.h>
@@ -19,6 +20,8 @@ typedef struct {
   char ping_path[256]; /* "" turns ping off */
   char ping_response[256];
   bool process_details;
+  bool opcache;             /* run the in-pool script */
+  char opcache_script[512]; /* its path as the pool sees it */
   int timeout_ms;
   size_t max_reply;
 } fcgx_pool_config_t;
@@ -38,6 +41,12 @@ typedef struct {
   double ping_seconds;
   char ping_error[400];
 
+  bool opcache_enabled;
+  bool opcache_ok; /* the script answered; see opcache.availability */
+  opcache_report_t opcache;
+  double opcache_seconds;
+  char opcache_error[600]; /* why the script did not answer, and what to change */
+
   bool up; /* ping answered as expected; status answered when ping is off */
 } fcgx_pool_result_t;
 
@@ -48,6 +57,7 @@ typedef struct {
   const fcgx_pool_config_t *cfg;
   fcgx_request_t status_req;
   fcgx_request_t ping_req;
+  fcgx_request_t opcache_req;
   fcgx_status_format_t format;
   int status_attempts;
   uint64_t deadline_ns;

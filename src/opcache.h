@@ -1,0 +1,44 @@
+/* The in-pool script's JSON (fcgx-status.php: OPcache, APCu, realpath cache) -> struct (pure,
+ * cJSON). Every number is read as a double; optional sections are flagged. Owns nothing. */
+#ifndef FCGX_OPCACHE_H
+#define FCGX_OPCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+  OPCACHE_OK,
+  OPCACHE_NOT_LOADED, /* the extension is not loaded in the pool */
+  OPCACHE_RESTRICTED, /* opcache.restrict_api excludes the script */
+  OPCACHE_OFF,        /* loaded, but opcache.enable=0: no cache at all */
+} opcache_availability_t;
+
+typedef struct {
+  opcache_availability_t availability;
+  char restrict_api[128]; /* with OPCACHE_RESTRICTED: the directive's value */
+
+  /* with OPCACHE_OK */
+  bool enabled, cache_full, restart_pending, restart_in_progress;
+  double used_memory, free_memory, wasted_memory, wasted_percentage;
+  double cached_scripts, cached_keys, max_cached_keys;
+  double hits, misses, blacklist_misses, hit_rate;
+  double oom_restarts, hash_restarts, manual_restarts;
+  bool has_strings;
+  double strings_used, strings_free, strings_count;
+  bool has_jit; /* a JIT buffer is configured (buffer_size > 0) */
+  double jit_size, jit_free;
+  bool has_preload;
+  double preload_memory, preload_scripts, preload_functions, preload_classes;
+
+  bool has_apcu;
+  double apcu_used, apcu_free, apcu_entries, apcu_hits, apcu_misses, apcu_expunges;
+
+  bool has_realpath;
+  double realpath_used, realpath_size;
+} opcache_report_t;
+
+/* Returns 0, or -1 with err naming the missing or mistyped field. */
+int opcache_report_parse(const char *json, size_t len, opcache_report_t *rep, char *err,
+                         size_t err_size);
+
+#endif
