@@ -50,9 +50,11 @@ if (!function_exists('opcache_get_status')) {
             }
         }
         $reply['opcache'] = $status;
-    } elseif ((string) ini_get('opcache.restrict_api') !== '') {
+    } elseif (($restrict = (string) ini_get('opcache.restrict_api')) !== ''
+        && strncmp((string) $_SERVER['SCRIPT_FILENAME'], $restrict, strlen($restrict)) !== 0) {
+        /* As OPcache checks it: the script's path (SCRIPT_FILENAME) must start with the value. */
         $reply['opcache_error'] = 'restricted';
-        $reply['opcache_restrict_api'] = (string) ini_get('opcache.restrict_api');
+        $reply['opcache_restrict_api'] = $restrict;
     } else {
         /* opcache.enable=0 in php.ini: the extension is loaded but has no cache. */
         $reply['opcache_error'] = 'disabled';

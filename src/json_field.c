@@ -1,6 +1,7 @@
 /* JSON document and field helpers; see json_field.h. */
 #include "json_field.h"
 
+#include <math.h>
 #include <stdio.h>
 
 cJSON *json_parse_object(const char *json, size_t len, const char *doc, char *err,
@@ -42,6 +43,10 @@ int json_number(const cJSON *obj, const char *key, double *out, const char *doc,
     return -1;
   if (!cJSON_IsNumber(item)) {
     snprintf(err, err_size, "%s field \"%s\"%s is not a number", doc, key, where);
+    return -1;
+  }
+  if (!isfinite(item->valuedouble)) { /* "1e999": never dispatch an infinity */
+    snprintf(err, err_size, "%s field \"%s\"%s is out of range", doc, key, where);
     return -1;
   }
   *out = item->valuedouble;
