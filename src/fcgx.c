@@ -167,7 +167,15 @@ static int config_pool(oconfig_item_t *ci) {
       rc = config_string(child, name, pool->cfg.ping_response, sizeof(pool->cfg.ping_response));
     else if (strcasecmp(child->key, "ProcessDetails") == 0)
       rc = cf_util_get_boolean(child, &pool->cfg.process_details);
-    else if (strcasecmp(child->key, "OPcache") == 0)
+    else if (strcasecmp(child->key, "MaxReplySize") == 0) {
+      int bytes = 0;
+      rc = cf_util_get_int(child, &bytes);
+      if (rc == 0 && bytes < 4096) {
+        ERROR(PLUGIN " plugin: pool \"%s\": MaxReplySize must be at least 4096 bytes", name);
+        rc = -1;
+      }
+      pool->cfg.max_reply = (size_t)bytes;
+    } else if (strcasecmp(child->key, "OPcache") == 0)
       rc = cf_util_get_boolean(child, &pool->cfg.opcache);
     else if (strcasecmp(child->key, "OPcacheScript") == 0)
       rc = config_string(child, name, pool->cfg.opcache_script, sizeof(pool->cfg.opcache_script));
