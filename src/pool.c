@@ -182,8 +182,8 @@ static void start_followers(fcgx_pool_poll_t *poll) {
 static void status_then_followers(fcgx_request_t *req) {
   fcgx_pool_poll_t *poll = req->owner;
   status_done(req);
-  if (req->phase != FCGX_REQ_DONE)
-    return; /* retried */
+  if (!req->reported)
+    return; /* started again (retry, fallback): its own end comes back here */
   if (req->ok) {
     start_followers(poll);
   } else {
