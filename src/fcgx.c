@@ -394,9 +394,10 @@ static void opcache_unavailable(const fcgx_pool_t *pool, const opcache_report_t 
 /* Logs each kind of failure once, and its recovery once. */
 static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
   const char *name = pool->cfg.name;
+  /* The status error says more (it names a broken reply); ping's when status answered. */
   if (!res->up)
     c_complain_once(LOG_ERR, &pool->down_complaint, PLUGIN " plugin: pool \"%s\": down: %s", name,
-                    res->ping_enabled && res->ping_error[0] ? res->ping_error : res->status_error);
+                    res->status_ok ? res->ping_error : res->status_error);
   else
     c_release(LOG_INFO, &pool->down_complaint, PLUGIN " plugin: pool \"%s\": up again", name);
 
