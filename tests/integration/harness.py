@@ -212,9 +212,12 @@ class PhpFpm:
     A pool is a dict: name (required); listen: "unix" (default), "tcp", a path or "127.0.0.1:PORT";
     pm ("static"), max_children (3), start_servers/min_spare/max_spare (dynamic),
     status_listen: None, "unix" or "tcp"; extra: dict of more pool directives.
+    opcache: False leaves OPcache out of php.ini; ini: more php.ini lines (text).
     """
 
-    def __init__(self, pools):
+    def __init__(self, pools, opcache=True, ini=""):
+        self.opcache = opcache
+        self.ini_extra = ini
         self.dir = make_tmpdir("fcgx-fpm-")
         self.run_dir = os.path.join(self.dir, "run")
         self.docroot = os.path.join(self.dir, "www")
@@ -256,8 +259,11 @@ class PhpFpm:
 
     def _write_config(self):
         with open(self.ini, "w") as f:
-            f.write("zend_extension=opcache.so\nopcache.enable=1\n"
-                    "opcache.file_update_protection=0\n")
+            if self.opcache:
+                f.write("zend_extension=opcache.so\nopcache.enable=1\n"
+                        "opcache.file_update_protection=0\n")
+            if self.ini_extra:
+                f.write(self.ini_extra.rstrip("\n") + "\n")
         lines = ["[global]", "pid = %s/php-fpm.pid" % self.run_dir, "error_log = /proc/self/fd/2",
                  "log_level = notice", "daemonize = no", ""]
         for p in self.pools.values():
@@ -441,6 +447,7 @@ class Collectd:
         self.extra_plugins = list(extra_plugins)
         self.extra_config = extra_config
         self.log_level = log_level
+        self.wrapper = []  # a command collectd runs under, e.g. valgrind and its options
         self.proc = None
 
     def _install_plugins(self, with_fcgx):
@@ -492,8 +499,8 @@ class Collectd:
         self._install_plugins(self.fcgx_block is not None)
         with open(self.conf, "w") as f:
             f.write(self.config_text(self.fcgx_block, self.log))
-        self.proc = _spawn([COLLECTD, "-f", "-C", self.conf], "collectd", self.out,
-                           env=collectd_env())
+        self.proc = _spawn(self.wrapper + [COLLECTD, "-f", "-C", self.conf], "collectd",
+                           self.out, env=collectd_env())
 
         def ready():
             self.check_alive()
@@ -735,9 +742,10 @@ def log_tail(text, n=40):
     return "\n".join(text.splitlines()[-n:])
 
 
-def start_fpm(case_cls, pools):
-    """Starts php-fpm for a TestCase class; stopped and removed by a class cleanup."""
-    fpm = PhpFpm(pools)
+def start_fpm(case_cls, pools, **fpm_kwargs):
+    """Starts php-fpm for a TestCase class; stopped and removed by a class cleanup.
+    fpm_kwargs go to PhpFpm (opcache, ini)."""
+    fpm = PhpFpm(pools, **fpm_kwargs)
 
     def finish():
         alive = fpm.proc is not None and fpm.proc.poll() is None
