@@ -1,7 +1,6 @@
 /* FastCGI record encoding and incremental decoding; see fcgi_record.h. */
 #include "fcgi_record.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,12 +114,8 @@ void fcgi_decoder_free(fcgi_decoder_t *dec) {
   fcgi_buf_free(&dec->err);
 }
 
-__attribute__((format(printf, 2, 3))) static fcgi_decode_result_t fail(fcgi_decoder_t *dec,
-                                                                       const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(dec->error, sizeof(dec->error), fmt, ap);
-  va_end(ap);
+/* The decoder accepts nothing more after an error; dec->error says what it was. */
+static fcgi_decode_result_t failed(fcgi_decoder_t *dec) {
   dec->state = FCGI_DEC_FAILED;
   return FCGI_DECODE_ERROR;
 }
@@ -147,27 +142,37 @@ static fcgi_decode_result_t begin_record(fcgi_decoder_t *dec) {
   dec->padding_left = h[6];
   dec->header_len = 0;
 
-  if (h[0] != FCGI_VERSION_1)
-    return fail(dec, "FastCGI protocol version %u in a record header (expected %u)", h[0],
-                FCGI_VERSION_1);
+  if (h[0] != FCGI_VERSION_1) {
+    snprintf(dec->error, sizeof(dec->error),
+             "FastCGI protocol version %u in a record header (expected 1)", h[0]);
+    return failed(dec);
+  }
   switch (dec->type) {
   case FCGI_STDOUT:
   case FCGI_STDERR:
     break;
   case FCGI_END_REQUEST:
-    if (dec->content_left != 8)
-      return fail(dec, "FastCGI END_REQUEST with %zu content bytes (expected 8)",
-                  dec->content_left);
+    if (dec->content_left != 8) {
+      snprintf(dec->error, sizeof(dec->error),
+               "FastCGI END_REQUEST with %zu content bytes (expected 8)", dec->content_left);
+      return failed(dec);
+    }
     dec->end_body_len = 0;
     break;
   case FCGI_UNKNOWN_TYPE:
-    return fail(dec, "FastCGI peer answered UNKNOWN_TYPE (record type %u, request id %u)",
-                dec->type, request_id);
+    snprintf(dec->error, sizeof(dec->error),
+             "FastCGI peer answered UNKNOWN_TYPE: it did not understand our request");
+    return failed(dec);
   default:
-    return fail(dec, "unexpected FastCGI record type %u (request id %u)", dec->type, request_id);
+    snprintf(dec->error, sizeof(dec->error), "unexpected FastCGI record type %u (request id %u)",
+             dec->type, request_id);
+    return failed(dec);
   }
-  if (request_id != dec->request_id)
-    return fail(dec, "FastCGI record for request id %u (expected %u)", request_id, dec->request_id);
+  if (request_id != dec->request_id) {
+    snprintf(dec->error, sizeof(dec->error), "FastCGI record for request id %u (expected %u)",
+             request_id, dec->request_id);
+    return failed(dec);
+  }
   dec->state = dec->content_left > 0   ? FCGI_DEC_CONTENT
                : dec->padding_left > 0 ? FCGI_DEC_PADDING
                                        : FCGI_DEC_HEADER;
@@ -181,8 +186,7 @@ static fcgi_decode_result_t end_request(fcgi_decoder_t *dec) {
   if (dec->protocol_status != FCGI_REQUEST_COMPLETE) {
     snprintf(dec->error, sizeof(dec->error), "FastCGI request refused: protocolStatus %u (%s)",
              dec->protocol_status, protocol_status_text(dec->protocol_status));
-    dec->state = FCGI_DEC_FAILED;
-    return FCGI_DECODE_ERROR;
+    return failed(dec);
   }
   /* Its padding is not awaited: php-fpm may close right after the record. */
   dec->state = FCGI_DEC_DONE;
@@ -220,10 +224,16 @@ fcgi_decode_result_t fcgi_decoder_feed(fcgi_decoder_t *dec, const void *bytes, s
         dec->end_body_len += take;
       } else {
         fcgi_buf_t *stream = dec->type == FCGI_STDOUT ? &dec->out : &dec->err;
-        if (dec->out.len + dec->err.len + take > dec->max_reply)
-          return fail(dec, "reply larger than %zu bytes (the cap on a reply)", dec->max_reply);
-        if (fcgi_buf_append(stream, p, take) != 0)
-          return fail(dec, "out of memory after %zu reply bytes", dec->out.len + dec->err.len);
+        if (dec->out.len + dec->err.len + take > dec->max_reply) {
+          snprintf(dec->error, sizeof(dec->error),
+                   "reply larger than %zu bytes (the cap on a reply)", dec->max_reply);
+          return failed(dec);
+        }
+        if (fcgi_buf_append(stream, p, take) != 0) {
+          snprintf(dec->error, sizeof(dec->error), "out of memory after %zu reply bytes",
+                   dec->out.len + dec->err.len);
+          return failed(dec);
+        }
       }
       p += take;
       dec->content_left -= take;

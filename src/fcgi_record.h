@@ -9,7 +9,7 @@
 #define FCGI_VERSION_1 1
 #define FCGI_HEADER_LEN 8
 #define FCGI_MAX_CONTENT 65535
-#define FCGI_DEFAULT_MAX_REPLY (1024 * 1024)
+#define FCGI_DEFAULT_MAX_REPLY ((size_t)1024 * 1024)
 
 enum fcgi_record_type {
   FCGI_BEGIN_REQUEST = 1,

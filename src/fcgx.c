@@ -221,7 +221,7 @@ static int config_pool(oconfig_item_t *ci) {
     rc = -1;
   }
 
-  fcgx_pool_t **grown = rc == 0 ? realloc(pools, (pools_num + 1) * sizeof(*pools)) : NULL;
+  fcgx_pool_t **grown = rc == 0 ? realloc(pools, (pools_num + 1) * sizeof(fcgx_pool_t *)) : NULL;
   if (grown == NULL) {
     sfree(pool);
     return -1;
@@ -470,7 +470,7 @@ static int register_group(cdtime_t interval) {
   if (group == NULL)
     return -1;
   group->interval = interval;
-  group->pools = calloc(pools_num, sizeof(*group->pools));
+  group->pools = calloc(pools_num, sizeof(fcgx_pool_t *));
   group->polls = calloc(pools_num, sizeof(*group->polls));
   if (group->pools == NULL || group->polls == NULL) {
     group_free(group);

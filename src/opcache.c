@@ -36,7 +36,7 @@ static const cJSON *section(const cJSON *obj, const char *key, bool required, in
   return item;
 }
 
-#define N(fields) (sizeof(fields) / sizeof(fields[0]))
+#define N(fields) (sizeof(fields) / sizeof((fields)[0]))
 
 static int parse_opcache(const cJSON *oc, opcache_report_t *rep, char *err, size_t err_size) {
   int failed = 0;

@@ -18,22 +18,21 @@ typedef struct {
   char restrict_api[128]; /* with OPCACHE_RESTRICTED: the directive's value */
 
   /* with OPCACHE_OK */
-  bool enabled, cache_full, restart_pending, restart_in_progress;
   double used_memory, free_memory, wasted_memory, wasted_percentage;
   double cached_scripts, cached_keys, max_cached_keys;
   double hits, misses, blacklist_misses, hit_rate;
   double oom_restarts, hash_restarts, manual_restarts;
+  double strings_used, strings_free, strings_count;                           /* when has_strings */
+  double jit_size, jit_free;                                                  /* when has_jit */
+  double preload_memory, preload_scripts, preload_functions, preload_classes; /* has_preload */
+  bool enabled, cache_full, restart_pending, restart_in_progress;
   bool has_strings;
-  double strings_used, strings_free, strings_count;
   bool has_jit; /* a JIT buffer is configured (buffer_size > 0) */
-  double jit_size, jit_free;
   bool has_preload;
-  double preload_memory, preload_scripts, preload_functions, preload_classes;
 
   bool has_apcu;
-  double apcu_used, apcu_free, apcu_entries, apcu_hits, apcu_misses, apcu_expunges;
-
   bool has_realpath;
+  double apcu_used, apcu_free, apcu_entries, apcu_hits, apcu_misses, apcu_expunges;
   double realpath_used, realpath_size;
 } opcache_report_t;
 

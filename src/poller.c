@@ -35,7 +35,7 @@ static void fail_all(fcgx_request_t *const *reqs, size_t n, const char *why) {
 
 void fcgx_poller_run(fcgx_request_t *const *reqs, size_t n) {
   struct pollfd *fds = calloc(n ? n : 1, sizeof(*fds));
-  fcgx_request_t **polled = calloc(n ? n : 1, sizeof(*polled));
+  fcgx_request_t **polled = calloc(n ? n : 1, sizeof(fcgx_request_t *));
   if (fds == NULL || polled == NULL) {
     fail_all(reqs, n, "out of memory");
     report_ended(reqs, n);

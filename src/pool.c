@@ -94,7 +94,7 @@ static int read_reply(fcgx_request_t *req, const char *what, cgi_response_t *res
 static void status_done(fcgx_request_t *req) {
   fcgx_pool_poll_t *poll = req->owner;
   fcgx_pool_result_t *res = &poll->result;
-  cgi_response_t resp;
+  cgi_response_t resp = {0};
   char why[300];
 
   if (read_reply(req, "status", &resp, res->status_error, sizeof(res->status_error)) != 0) {
@@ -149,7 +149,7 @@ static void describe_script_failure(fcgx_request_t *req, const cgi_response_t *r
 static void opcache_done(fcgx_request_t *req) {
   fcgx_pool_poll_t *poll = req->owner;
   fcgx_pool_result_t *res = &poll->result;
-  cgi_response_t resp;
+  cgi_response_t resp = {0};
   char why[300];
 
   if (read_reply(req, "OPcache script", &resp, res->opcache_error, sizeof(res->opcache_error)) !=
@@ -199,7 +199,7 @@ static void ping_done(fcgx_request_t *req) {
   fcgx_pool_poll_t *poll = req->owner;
   fcgx_pool_result_t *res = &poll->result;
   const char *expected = poll->cfg->ping_response;
-  cgi_response_t resp;
+  cgi_response_t resp = {0};
 
   if (read_reply(req, "ping", &resp, res->ping_error, sizeof(res->ping_error)) != 0)
     return;
@@ -214,7 +214,7 @@ static void ping_done(fcgx_request_t *req) {
 }
 
 void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
-  fcgx_request_t **reqs = calloc(n ? 3 * n : 1, sizeof(*reqs));
+  fcgx_request_t **reqs = calloc(n ? 3 * n : 1, sizeof(fcgx_request_t *));
   size_t n_reqs = 0;
   uint64_t now = fcgx_now_ns();
 
