@@ -35,6 +35,17 @@ function fcgx_ini_bytes($value)
     return $number;
 }
 
+/*
+ * ini_get() of a PHP_INI_SYSTEM directive, called by name, is folded into a constant by OPcache's
+ * optimizer when this script is compiled, and the compiled script is shared by every pool of the
+ * master: a pool's own php_admin_value would be lost. A call through a variable is not folded.
+ */
+function fcgx_ini_system($name)
+{
+    $ini_get = 'ini_get';
+    return (string) $ini_get($name);
+}
+
 $reply = array('fcgx' => 1, 'php_version' => PHP_VERSION);
 
 if (!function_exists('opcache_get_status')) {
@@ -50,7 +61,7 @@ if (!function_exists('opcache_get_status')) {
             }
         }
         $reply['opcache'] = $status;
-    } elseif (($restrict = (string) ini_get('opcache.restrict_api')) !== ''
+    } elseif (($restrict = fcgx_ini_system('opcache.restrict_api')) !== ''
         && strncmp((string) $_SERVER['SCRIPT_FILENAME'], $restrict, strlen($restrict)) !== 0) {
         /* As OPcache checks it: the script's path (SCRIPT_FILENAME) must start with the value. */
         $reply['opcache_error'] = 'restricted';
@@ -85,7 +96,7 @@ if (function_exists('apcu_cache_info') && function_exists('apcu_sma_info')) {
 if (function_exists('realpath_cache_size')) {
     $reply['realpath_cache'] = array(
         'used' => realpath_cache_size(),
-        'size' => fcgx_ini_bytes(ini_get('realpath_cache_size')),
+        'size' => fcgx_ini_bytes(fcgx_ini_system('realpath_cache_size')),
     );
 }
 
