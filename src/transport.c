@@ -21,7 +21,7 @@ uint64_t fcgx_now_ns(void) {
 }
 
 int fcgx_address_unix(fcgx_address_t *addr, const char *path, char *err, size_t err_size) {
-  struct sockaddr_un *sun = (struct sockaddr_un *)&addr->sa;
+  struct sockaddr_un *sun = (struct sockaddr_un *)&addr->sa[0];
   memset(addr, 0, sizeof(*addr));
   if (path[0] == '\0') {
     snprintf(err, err_size, "empty socket path");
@@ -37,7 +37,8 @@ int fcgx_address_unix(fcgx_address_t *addr, const char *path, char *err, size_t 
   snprintf(addr->display, sizeof(addr->display), "%s", path);
   sun->sun_family = AF_UNIX;
   memcpy(sun->sun_path, path, strlen(path) + 1);
-  addr->sa_len = (socklen_t)sizeof(*sun);
+  addr->sa_len[0] = (socklen_t)sizeof(*sun);
+  addr->n_sa = 1;
   addr->resolved = true;
   return 0;
 }
@@ -63,8 +64,8 @@ int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, c
   return 0;
 }
 
-/* Resolves a TCP address (first result); done on first use, and again after a failed connect
- * so a moved host is followed. */
+/* Resolves a TCP address (up to FCGX_MAX_ADDRESSES results); done on first use, and again after
+ * every address failed to connect, so a moved host is followed. */
 static int resolve(fcgx_address_t *addr, char *err, size_t err_size) {
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
   struct addrinfo *res = NULL;
@@ -74,9 +75,15 @@ static int resolve(fcgx_address_t *addr, char *err, size_t err_size) {
              rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
     return -1;
   }
-  memcpy(&addr->sa, res->ai_addr, res->ai_addrlen);
-  addr->sa_len = res->ai_addrlen;
-  addr->resolved = true;
+  addr->n_sa = 0;
+  addr->current = 0;
+  for (struct addrinfo *ai = res; ai != NULL && addr->n_sa < FCGX_MAX_ADDRESSES; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof(addr->sa[0]))
+      continue;
+    memcpy(&addr->sa[addr->n_sa], ai->ai_addr, ai->ai_addrlen);
+    addr->sa_len[addr->n_sa++] = ai->ai_addrlen;
+  }
+  addr->resolved = addr->n_sa > 0;
   freeaddrinfo(res);
   return 0;
 }
@@ -92,9 +99,45 @@ static void finish(fcgx_request_t *req, bool ok) {
 
 static void fail_errno(fcgx_request_t *req, const char *what, int error) {
   snprintf(req->error, sizeof(req->error), "%s %s: %s", what, req->addr->display, strerror(error));
-  if (!req->addr->is_unix && req->phase == FCGX_REQ_CONNECTING)
-    req->addr->resolved = false;
   finish(req, false);
+}
+
+static void open_connection(fcgx_request_t *req);
+
+/* A host name may have several addresses (::1 and 127.0.0.1): try the next before failing. */
+static void connect_failed(fcgx_request_t *req, int error) {
+  fcgx_address_t *addr = req->addr;
+  if (++req->connect_attempts < addr->n_sa) {
+    close(req->fd);
+    req->fd = -1;
+    addr->current = (addr->current + 1) % addr->n_sa;
+    open_connection(req);
+    return;
+  }
+  if (!addr->is_unix)
+    addr->resolved = false;
+  fail_errno(req, "connect to", error);
+}
+
+/* Opens a non-blocking connection to the address's current sockaddr. */
+static void open_connection(fcgx_request_t *req) {
+  fcgx_address_t *addr = req->addr;
+  const struct sockaddr_storage *sa = &addr->sa[addr->current];
+  req->fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (req->fd < 0) {
+    fail_errno(req, "socket for", errno);
+    return;
+  }
+  if (connect(req->fd, (const struct sockaddr *)sa, addr->sa_len[addr->current]) == 0) {
+    req->phase = FCGX_REQ_SENDING;
+  } else if (errno == EAGAIN && addr->is_unix) {
+    /* A unix socket whose accept queue is full refuses at once instead of waiting. */
+    snprintf(req->error, sizeof(req->error), "connect to %s: listen queue full (%s)", addr->display,
+             strerror(EAGAIN));
+    finish(req, false);
+  } else if (errno != EINPROGRESS) {
+    connect_failed(req, errno);
+  }
 }
 
 static bool in_flight(const fcgx_request_t *req) {
@@ -116,6 +159,7 @@ void fcgx_request_start(fcgx_request_t *req, const fcgi_param_t *params, size_t 
                         uint64_t deadline_ns, int timeout_ms, size_t max_reply) {
   fcgx_request_reset(req);
   req->sent = req->received = 0;
+  req->connect_attempts = 0;
   req->ok = req->reported = false;
   req->error[0] = '\0';
   req->timeout_ms = timeout_ms;
@@ -134,21 +178,7 @@ void fcgx_request_start(fcgx_request_t *req, const fcgi_param_t *params, size_t 
     finish(req, false);
     return;
   }
-  req->fd = socket(req->addr->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (req->fd < 0) {
-    fail_errno(req, "socket for", errno);
-    return;
-  }
-  if (connect(req->fd, (struct sockaddr *)&req->addr->sa, req->addr->sa_len) == 0) {
-    req->phase = FCGX_REQ_SENDING;
-  } else if (errno == EAGAIN && req->addr->is_unix) {
-    /* A unix socket whose accept queue is full refuses at once instead of waiting. */
-    snprintf(req->error, sizeof(req->error), "connect to %s: listen queue full (%s)",
-             req->addr->display, strerror(EAGAIN));
-    finish(req, false);
-  } else if (errno != EINPROGRESS) {
-    fail_errno(req, "connect to", errno);
-  }
+  open_connection(req);
 }
 
 short fcgx_request_events(const fcgx_request_t *req) {
@@ -219,7 +249,7 @@ void fcgx_request_step(fcgx_request_t *req, short revents) {
     if (getsockopt(req->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0)
       error = errno;
     if (error != 0) {
-      fail_errno(req, "connect to", error);
+      connect_failed(req, error);
       return;
     }
     req->phase = FCGX_REQ_SENDING;

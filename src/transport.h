@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#define FCGX_MAX_ADDRESSES 4 /* of a host name: "localhost" may be ::1 and 127.0.0.1 */
+
 typedef struct {
   bool is_unix;
   char path[108]; /* sizeof(sockaddr_un.sun_path) */
@@ -16,8 +18,10 @@ typedef struct {
   char port[32];
   char display[300]; /* how errors name it: "/run/php/www.sock", "127.0.0.1:9000", "[::1]:9000" */
   bool resolved;     /* TCP: resolved on first use and again after a failed connect */
-  struct sockaddr_storage sa;
-  socklen_t sa_len;
+  struct sockaddr_storage sa[FCGX_MAX_ADDRESSES];
+  socklen_t sa_len[FCGX_MAX_ADDRESSES];
+  int n_sa;
+  int current; /* the one that answered last: tried first */
 } fcgx_address_t;
 
 /* Return 0, or -1 with the reason in err (path too long for AF_UNIX, bad port, ...). */
@@ -47,7 +51,8 @@ struct fcgx_request {
   fcgi_buf_t wire; /* the encoded request */
   size_t sent;
   size_t received;
-  int timeout_ms; /* for messages only; the deadline is what counts */
+  int connect_attempts; /* addresses tried for this request */
+  int timeout_ms;       /* for messages only; the deadline is what counts */
   uint64_t start_ns, deadline_ns, end_ns;
   fcgi_decoder_t dec;
 
