@@ -83,8 +83,12 @@ static int resolve(fcgx_address_t *addr, char *err, size_t err_size) {
     memcpy(&addr->sa[addr->n_sa], ai->ai_addr, ai->ai_addrlen);
     addr->sa_len[addr->n_sa++] = ai->ai_addrlen;
   }
-  addr->resolved = addr->n_sa > 0;
   freeaddrinfo(res);
+  if (addr->n_sa == 0) {
+    snprintf(err, err_size, "resolve %s: no usable address", addr->display);
+    return -1;
+  }
+  addr->resolved = true;
   return 0;
 }
 

@@ -7,7 +7,9 @@ misbehaves in one chosen way on every connection.
 Modes: silent, drip, garbage, short_content, bad_version, bad_request_id, unknown_type,
 stdout_flood, stderr_flood, cant_mpx_conn, overloaded, max_lengths, json_truncated,
 json_deep, json_wrong_types, json_huge, reset_mid_reply, status_500_once, healthy.
-"healthy" answers like a php-fpm pool (status JSON, ping "pong"). The peer stops by itself after
+"healthy" answers like a php-fpm pool (status JSON, ping "pong"); "status_500_once" answers
+every other status request (the 1st, 3rd, ...) with php-fpm's intermittent `Status: 500`, so
+that each poll's first attempt fails and its one retry succeeds. The peer stops by itself after
 --lifetime seconds (default 300), and on SIGTERM.
 """
 import argparse
@@ -101,6 +103,7 @@ class Peer:
     def __init__(self, mode):
         self.mode = mode
         self.connections = 0
+        self.status_requests = 0
         self.lock = threading.Lock()
 
     def serve(self, conn):
@@ -188,7 +191,16 @@ class Peer:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     def mode_status_500_once(self, conn, params, n):
-        if params.get("SCRIPT_NAME") == "/status" and n % 2 == 1:
+        # The first status request of every poll answers 500, its retry 200: count status
+        # requests only (pings and scripts in between would shift a count of connections, and
+        # only the very first poll would ever see a 500).
+        if params.get("SCRIPT_NAME") != "/status":
+            conn.sendall(healthy_reply(params))
+            return
+        with self.lock:
+            self.status_requests += 1
+            first_of_pair = self.status_requests % 2 == 1
+        if first_of_pair:
             conn.sendall(stdout_records(cgi(b"Internal error", status="500 Internal Server Error",
                                             ctype="text/plain")) + end_request())
         else:
