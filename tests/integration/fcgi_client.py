@@ -36,7 +36,11 @@ def connect(address, timeout=5.0):
     else:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
-    s.connect(address)
+    try:
+        s.connect(address)
+    except OSError:
+        s.close()
+        raise
     return s
 
 

@@ -1,0 +1,377 @@
+/* fcgx-probe: one pool's poll from the command line, for people and for health checks (Nagios
+ * exit codes, Kubernetes exec probes). The same core as the plugin: pool.c does the work. */
+#include "pool.h"
+
+#include <cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_OK = 0, EXIT_WARNING = 1, EXIT_CRITICAL = 2, EXIT_UNKNOWN = 3 };
+
+static const char usage[] =
+    "Usage: fcgx-probe [OPTIONS] CHECK\n"
+    "Polls one PHP-FPM pool over FastCGI, as the fcgx collectd plugin does, and reports.\n"
+    "\n"
+    "CHECK (exit codes as a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN):\n"
+    "  status   the pool's status figures (with process details); 2 when unreadable\n"
+    "  ping     the ping answer and its round trip; 2 unless it answers PingResponse\n"
+    "  opcache  OPcache, APCu and realpath cache read by fcgx-status.php inside the pool;\n"
+    "           1 when the hit rate is below 95 %, more than 5 % is wasted or the cache is\n"
+    "           full; 2 when the figures cannot be read\n"
+    "  live     liveness: 0 when ping answers, else 2 (a Kubernetes livenessProbe)\n"
+    "  ready    readiness: 0 when status answers with no connection waiting in the listen\n"
+    "           queue and at least one idle worker, 1 when saturated, 2 when unreachable\n"
+    "           (a Kubernetes readinessProbe)\n"
+    "\n"
+    "Address (one of):\n"
+    "  -s, --socket PATH          the pool's unix socket (php-fpm `listen`)\n"
+    "  -H, --host HOST -p, --port PORT   or its TCP address\n"
+    "Options:\n"
+    "  -S, --status-socket PATH   the pool's pm.status_listen socket: status, ping and the\n"
+    "                             script go there (answers while every worker is busy)\n"
+    "      --status-host HOST --status-port PORT   or its TCP address\n"
+    "      --status-path PATH     pm.status_path (default /status)\n"
+    "      --ping-path PATH       ping.path (default /ping)\n"
+    "      --ping-response TEXT   ping.response (default pong)\n"
+    "      --opcache-script PATH  fcgx-status.php as the pool sees it (default " FCGX_OPCACHE_SCRIPT
+    ")\n"
+    "  -t, --timeout MS           deadline of the whole poll (default 1000)\n"
+    "  -j, --json                 print JSON instead of a table\n"
+    "  -q, --quiet                print nothing; the exit code says it all\n"
+    "  -h, --help                 this help\n";
+
+typedef struct {
+  const char *name;
+  double value;
+} figure_t;
+
+typedef struct {
+  figure_t items[64];
+  size_t n;
+} figures_t;
+
+static void add(figures_t *f, const char *name, double value) {
+  if (f->n < sizeof(f->items) / sizeof(f->items[0]))
+    f->items[f->n++] = (figure_t){name, value};
+}
+
+static void add_status(figures_t *f, const fcgx_pool_result_t *res) {
+  const fpm_status_t *st = &res->status;
+  add(f, "fpm_processes-active", st->active_processes);
+  add(f, "fpm_processes-idle", st->idle_processes);
+  add(f, "fpm_processes-total", st->total_processes);
+  add(f, "fpm_processes-max_active", st->max_active_processes);
+  add(f, "fpm_requests-accepted", st->accepted_conn);
+  add(f, "fpm_requests-slow", st->slow_requests);
+  add(f, "fpm_events-max_children_reached", st->max_children_reached);
+  add(f, "fpm_queue-current", st->listen_queue);
+  add(f, "fpm_queue-max", st->max_listen_queue);
+  add(f, "fpm_queue-length", st->listen_queue_len);
+  add(f, "uptime", st->start_since);
+  if (res->status_full) {
+    static const char *const states[FPM_STATE_COUNT] = {"fpm_processes-state_idle",
+                                                        "fpm_processes-state_running",
+                                                        "fpm_processes-state_reading_headers",
+                                                        "fpm_processes-state_info",
+                                                        "fpm_processes-state_finishing",
+                                                        "fpm_processes-state_ending"};
+    for (int s = 0; s < FPM_STATE_COUNT; s++)
+      add(f, states[s], st->state_count[s]);
+    add(f, "fpm_request_duration-avg", st->duration_avg);
+    add(f, "fpm_request_duration-max", st->duration_max);
+    add(f, "fpm_request_duration-running_max", st->duration_running_max);
+    if (st->idle_samples > 0) {
+      add(f, "fpm_request_cpu-avg", st->cpu_avg);
+      add(f, "fpm_request_cpu-max", st->cpu_max);
+      add(f, "fpm_request_memory-avg", st->memory_avg);
+      add(f, "fpm_request_memory-max", st->memory_max);
+    }
+  }
+  add(f, "fpm_response_time-status", res->status_seconds);
+}
+
+static void add_opcache(figures_t *f, const fcgx_pool_result_t *res) {
+  const opcache_report_t *oc = &res->opcache;
+  add(f, "opcache_state-enabled", oc->availability == OPCACHE_OK && oc->enabled);
+  if (oc->availability == OPCACHE_OK) {
+    add(f, "opcache_state-cache_full", oc->cache_full);
+    add(f, "opcache_memory-used", oc->used_memory);
+    add(f, "opcache_memory-free", oc->free_memory);
+    add(f, "opcache_memory-wasted", oc->wasted_memory);
+    add(f, "opcache_percent-hit_rate", oc->hit_rate);
+    add(f, "opcache_percent-wasted", oc->wasted_percentage);
+    add(f, "opcache_scripts-cached", oc->cached_scripts);
+    add(f, "opcache_keys-cached", oc->cached_keys);
+    add(f, "opcache_keys-max", oc->max_cached_keys);
+    add(f, "opcache_lookups-hits", oc->hits);
+    add(f, "opcache_lookups-misses", oc->misses);
+    add(f, "opcache_restarts-oom", oc->oom_restarts);
+    add(f, "opcache_restarts-hash", oc->hash_restarts);
+  }
+  if (oc->has_apcu) {
+    add(f, "apcu_memory-used", oc->apcu_used);
+    add(f, "apcu_memory-free", oc->apcu_free);
+    add(f, "apcu_entries", oc->apcu_entries);
+  }
+  if (oc->has_realpath) {
+    add(f, "realpath_cache-used", oc->realpath_used);
+    add(f, "realpath_cache-size", oc->realpath_size);
+  }
+  add(f, "fpm_response_time-opcache", res->opcache_seconds);
+}
+
+/* Decides the verdict of a check from the poll's result. */
+static int verdict(const char *check, const fcgx_pool_result_t *res, char *why, size_t size) {
+  if (strcmp(check, "live") == 0 || strcmp(check, "ping") == 0) {
+    if (!res->ping_ok) {
+      snprintf(why, size, "%s", res->ping_error);
+      return EXIT_CRITICAL;
+    }
+    snprintf(why, size, "ping answered in %.1f ms", res->ping_seconds * 1e3);
+    return EXIT_OK;
+  }
+  if (!res->status_ok) {
+    snprintf(why, size, "%s", res->status_error);
+    return EXIT_CRITICAL;
+  }
+  const fpm_status_t *st = &res->status;
+  if (strcmp(check, "ready") == 0) {
+    if (st->listen_queue > 0) {
+      snprintf(why, size, "saturated: %.0f connections wait in the listen queue", st->listen_queue);
+      return EXIT_WARNING;
+    }
+    if (st->idle_processes < 1) {
+      snprintf(why, size, "saturated: all %.0f workers are busy", st->total_processes);
+      return EXIT_WARNING;
+    }
+    snprintf(why, size, "ready: %.0f of %.0f workers idle", st->idle_processes,
+             st->total_processes);
+    return EXIT_OK;
+  }
+  if (strcmp(check, "opcache") == 0) {
+    const opcache_report_t *oc = &res->opcache;
+    if (!res->opcache_ok) {
+      snprintf(why, size, "%s", res->opcache_error);
+      return EXIT_CRITICAL;
+    }
+    if (oc->availability != OPCACHE_OK || !oc->enabled) {
+      snprintf(why, size, "OPcache is not enabled in the pool");
+      return EXIT_CRITICAL;
+    }
+    if (oc->cache_full || oc->hit_rate < 95 || oc->wasted_percentage > 5) {
+      snprintf(why, size, "hit rate %.1f %%, %.1f %% wasted%s", oc->hit_rate, oc->wasted_percentage,
+               oc->cache_full ? ", cache full" : "");
+      return EXIT_WARNING;
+    }
+    snprintf(why, size, "hit rate %.1f %%, %.1f %% wasted", oc->hit_rate, oc->wasted_percentage);
+    return EXIT_OK;
+  }
+  snprintf(why, size, "%.0f active, %.0f idle, %.0f total processes", st->active_processes,
+           st->idle_processes, st->total_processes);
+  return EXIT_OK;
+}
+
+static const char *const verdict_names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+
+static void print_table(const char *check, int code, const char *why, const figures_t *f) {
+  printf("%s %s - %s\n", check, verdict_names[code], why);
+  for (size_t i = 0; i < f->n; i++)
+    printf("  %-36s %.15g\n", f->items[i].name, f->items[i].value);
+}
+
+static int print_json(const char *pool_name, const char *check, int code, const char *why,
+                      const figures_t *f) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON *values = cJSON_CreateObject();
+  if (root == NULL || values == NULL) {
+    cJSON_Delete(root);
+    cJSON_Delete(values);
+    return -1;
+  }
+  cJSON_AddStringToObject(root, "address", pool_name);
+  cJSON_AddStringToObject(root, "check", check);
+  cJSON_AddStringToObject(root, "verdict", verdict_names[code]);
+  cJSON_AddNumberToObject(root, "exit_code", code);
+  cJSON_AddStringToObject(root, "message", why);
+  for (size_t i = 0; i < f->n; i++)
+    cJSON_AddNumberToObject(values, f->items[i].name, f->items[i].value);
+  cJSON_AddItemToObject(root, "values", values);
+  char *text = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (text == NULL)
+    return -1;
+  puts(text);
+  cJSON_free(text);
+  return 0;
+}
+
+static int set_text(char *buf, size_t size, const char *value, const char *option) {
+  if (strlen(value) >= size) {
+    fprintf(stderr, "fcgx-probe: %s is too long\n", option);
+    return -1;
+  }
+  snprintf(buf, size, "%s", value);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  enum {
+    OPT_STATUS_HOST = 256,
+    OPT_STATUS_PORT,
+    OPT_STATUS_PATH,
+    OPT_PING_PATH,
+    OPT_PING_RESPONSE,
+    OPT_SCRIPT
+  };
+  static const struct option options[] = {
+      {"socket", required_argument, NULL, 's'},
+      {"host", required_argument, NULL, 'H'},
+      {"port", required_argument, NULL, 'p'},
+      {"status-socket", required_argument, NULL, 'S'},
+      {"status-host", required_argument, NULL, OPT_STATUS_HOST},
+      {"status-port", required_argument, NULL, OPT_STATUS_PORT},
+      {"status-path", required_argument, NULL, OPT_STATUS_PATH},
+      {"ping-path", required_argument, NULL, OPT_PING_PATH},
+      {"ping-response", required_argument, NULL, OPT_PING_RESPONSE},
+      {"opcache-script", required_argument, NULL, OPT_SCRIPT},
+      {"timeout", required_argument, NULL, 't'},
+      {"json", no_argument, NULL, 'j'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const char *socket_path = NULL, *host = NULL, *port = NULL;
+  const char *status_socket = NULL, *status_host = NULL, *status_port = NULL;
+  bool json = false, quiet = false;
+  fcgx_pool_config_t cfg;
+  char err[400];
+  int opt;
+
+  fcgx_pool_config_defaults(&cfg);
+  snprintf(cfg.name, sizeof(cfg.name), "probe");
+  while ((opt = getopt_long(argc, argv, "s:H:p:S:t:jqh", options, NULL)) != -1) {
+    int rc = 0;
+    switch (opt) {
+    case 's':
+      socket_path = optarg;
+      break;
+    case 'H':
+      host = optarg;
+      break;
+    case 'p':
+      port = optarg;
+      break;
+    case 'S':
+      status_socket = optarg;
+      break;
+    case OPT_STATUS_HOST:
+      status_host = optarg;
+      break;
+    case OPT_STATUS_PORT:
+      status_port = optarg;
+      break;
+    case OPT_STATUS_PATH:
+      rc = set_text(cfg.status_path, sizeof(cfg.status_path), optarg, "--status-path");
+      break;
+    case OPT_PING_PATH:
+      rc = set_text(cfg.ping_path, sizeof(cfg.ping_path), optarg, "--ping-path");
+      break;
+    case OPT_PING_RESPONSE:
+      rc = set_text(cfg.ping_response, sizeof(cfg.ping_response), optarg, "--ping-response");
+      break;
+    case OPT_SCRIPT:
+      rc = set_text(cfg.opcache_script, sizeof(cfg.opcache_script), optarg, "--opcache-script");
+      break;
+    case 't': {
+      char *end;
+      long ms = strtol(optarg, &end, 10);
+      if (*end != '\0' || ms <= 0 || ms > 3600000) {
+        fprintf(stderr, "fcgx-probe: --timeout takes milliseconds, 1 to 3600000\n");
+        rc = -1;
+      }
+      cfg.timeout_ms = (int)ms;
+      break;
+    }
+    case 'j':
+      json = true;
+      break;
+    case 'q':
+      quiet = true;
+      break;
+    case 'h':
+      fputs(usage, stdout);
+      return EXIT_OK;
+    default:
+      fputs(usage, stderr);
+      return EXIT_UNKNOWN;
+    }
+    if (rc != 0)
+      return EXIT_UNKNOWN;
+  }
+  const char *check = optind == argc - 1 ? argv[optind] : NULL;
+  static const char *const checks[] = {"status", "ping", "opcache", "live", "ready"};
+  bool known = false;
+  for (size_t i = 0; check != NULL && i < sizeof(checks) / sizeof(checks[0]); i++)
+    known = known || strcmp(check, checks[i]) == 0;
+  if (!known) {
+    fprintf(stderr, "fcgx-probe: name one CHECK: status, ping, opcache, live or ready\n%s", usage);
+    return EXIT_UNKNOWN;
+  }
+
+  int rc = -1;
+  if (socket_path != NULL && host == NULL && port == NULL)
+    rc = fcgx_address_unix(&cfg.addr, socket_path, err, sizeof(err));
+  else if (socket_path == NULL && host != NULL && port != NULL)
+    rc = fcgx_address_tcp(&cfg.addr, host, port, err, sizeof(err));
+  else
+    snprintf(err, sizeof(err), "give --socket PATH, or --host HOST and --port PORT");
+  if (rc == 0 && status_socket != NULL) {
+    rc = fcgx_address_unix(&cfg.status_addr, status_socket, err, sizeof(err));
+  } else if (rc == 0 && status_host != NULL && status_port != NULL) {
+    rc = fcgx_address_tcp(&cfg.status_addr, status_host, status_port, err, sizeof(err));
+  } else if (rc == 0 && (status_host != NULL || status_port != NULL)) {
+    snprintf(err, sizeof(err), "give --status-host and --status-port together");
+    rc = -1;
+  }
+  if (rc != 0) {
+    fprintf(stderr, "fcgx-probe: %s\n", err);
+    return EXIT_UNKNOWN;
+  }
+  cfg.has_status_addr = status_socket != NULL || status_host != NULL;
+  /* Ask only for what the check needs. */
+  cfg.opcache = strcmp(check, "opcache") == 0;
+  if (strcmp(check, "live") == 0 || strcmp(check, "ping") == 0) {
+    if (cfg.ping_path[0] == '\0') {
+      fprintf(stderr, "fcgx-probe: %s needs a --ping-path\n", check);
+      return EXIT_UNKNOWN;
+    }
+  } else if (strcmp(check, "status") != 0) {
+    cfg.ping_path[0] = '\0';
+  }
+
+  fcgx_pool_poll_t poll = {.cfg = &cfg};
+  fcgx_pools_poll(&poll, 1);
+  const fcgx_pool_result_t *res = &poll.result;
+  char why[700];
+  int code = verdict(check, res, why, sizeof(why));
+
+  figures_t figures = {.n = 0};
+  if (strcmp(check, "live") != 0) {
+    if (res->status_ok && strcmp(check, "opcache") != 0)
+      add_status(&figures, res);
+    if (res->ping_ok)
+      add(&figures, "fpm_response_time-ping", res->ping_seconds);
+    if (res->opcache_ok)
+      add_opcache(&figures, res);
+  }
+  if (!quiet) {
+    if (json)
+      print_json(cfg.addr.display, check, code, why, &figures);
+    else
+      print_table(check, code, why, &figures);
+  }
+  fcgx_pool_poll_release(&poll);
+  return code;
+}
