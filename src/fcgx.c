@@ -18,6 +18,7 @@ typedef struct {
   c_complain_t status_complaint;
   c_complain_t details_complaint;
   c_complain_t opcache_complaint;
+  double start_time; /* of the php-fpm master, as last seen: a change is a restart or reload */
 } fcgx_pool_t;
 
 /* The pools that share one Interval, read by one callback. */
@@ -416,6 +417,16 @@ static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
   else if (res->status_ok && res->status_full)
     c_release(LOG_INFO, &pool->details_complaint,
               PLUGIN " plugin: pool \"%s\": process details readable again", name);
+
+  /* A reload (SIGUSR2) or restart starts every counter again: collectd turns the drop into no
+   * rate (DERIVE, minimum 0) rather than a negative one; say why the counters fell. */
+  if (res->status_ok) {
+    if (pool->start_time != 0 && res->status.start_time != pool->start_time)
+      INFO(PLUGIN " plugin: pool \"%s\": php-fpm was restarted or reloaded (uptime %.0f s): its "
+                  "counters start again",
+           name, res->status.start_since);
+    pool->start_time = res->status.start_time;
+  }
 
   if (!res->up || !res->opcache_enabled)
     return;

@@ -250,9 +250,8 @@ class ReloadAndIntervals(unittest.TestCase):
         self.assertEqual(self.cd.getval("fcgx-slow/fpm_processes-total"), 2.0)
 
     def test_reload(self):
-        """SIGUSR2 resets php-fpm's counters and keeps the sockets: fcgx keeps reporting."""
-
-    def test_reload(self):
+        """SIGUSR2 resets php-fpm's counters and keeps the sockets: fcgx keeps reporting, and
+        says once why the counters fell."""
         self.fpm.send("www", 20)
         self.cd.wait_value("fcgx-www/fpm_up", lambda v: v == 1.0, timeout=3)
         acc = harness.wait_for(lambda: (lambda r: r if r and r[1] >= 20 else None)(
@@ -265,6 +264,8 @@ class ReloadAndIntervals(unittest.TestCase):
         self.cd.wait_value("fcgx-www/fpm_up", lambda v: v == 1.0, timeout=3)
         self.assertEqual(self.cd.getval("fcgx-www/fpm_processes-total"), 2.0)
         self.assertLess(self.cd.getval("fcgx-www/uptime"), 3.0)
+        restarted = self.cd.log_lines(r'pool "www": php-fpm was restarted')
+        self.assertEqual(len(restarted), 1, restarted)
 
 
 if __name__ == "__main__":
