@@ -18,7 +18,9 @@ typedef struct {
   c_complain_t status_complaint;
   c_complain_t details_complaint;
   c_complain_t opcache_complaint;
-  double start_time; /* of the php-fpm master, as last seen: a change is a restart or reload */
+  c_complain_t kernel_queue_complaint;
+  double start_time;  /* of the php-fpm master, as last seen: a change is a restart or reload */
+  cdtime_t poll_time; /* when the values being dispatched were polled */
 } fcgx_pool_t;
 
 /* The pools that share one Interval, read by one callback. */
@@ -137,6 +139,7 @@ static int config_pool(oconfig_item_t *ci) {
   C_COMPLAIN_INIT(&pool->status_complaint);
   C_COMPLAIN_INIT(&pool->details_complaint);
   C_COMPLAIN_INIT(&pool->opcache_complaint);
+  C_COMPLAIN_INIT(&pool->kernel_queue_complaint);
 
   for (int i = 0; i < ci->children_num && rc == 0; i++) {
     oconfig_item_t *child = ci->children + i;
@@ -257,6 +260,7 @@ static void submit(const fcgx_pool_t *pool, const char *type, const char *type_i
   value_list_t vl = VALUE_LIST_INIT;
   vl.values = &value;
   vl.values_len = 1;
+  vl.time = pool->poll_time;
   sstrncpy(vl.plugin, PLUGIN, sizeof(vl.plugin));
   sstrncpy(vl.plugin_instance, pool->cfg.name, sizeof(vl.plugin_instance));
   sstrncpy(vl.type, type, sizeof(vl.type));
@@ -418,6 +422,14 @@ static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
     c_release(LOG_INFO, &pool->details_complaint,
               PLUGIN " plugin: pool \"%s\": process details readable again", name);
 
+  if (res->kernel_queue_error[0])
+    c_complain_once(LOG_WARNING, &pool->kernel_queue_complaint,
+                    PLUGIN " plugin: pool \"%s\": no kernel queue figures: %s", name,
+                    res->kernel_queue_error);
+  else
+    c_release(LOG_INFO, &pool->kernel_queue_complaint,
+              PLUGIN " plugin: pool \"%s\": kernel queue figures readable again", name);
+
   /* A reload (SIGUSR2) or restart starts every counter again: collectd turns the drop into no
    * rate (DERIVE, minimum 0) rather than a negative one; say why the counters fell. */
   if (res->status_ok) {
@@ -445,9 +457,13 @@ static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
 
 static int fcgx_read(user_data_t *ud) {
   fcgx_group_t *group = ud->data;
+  /* One timestamp for a read: the values of a poll belong together, and a slow read does not
+   * crowd the next one into the same second (rrdtool refuses two updates at one time). */
+  cdtime_t poll_time = cdtime();
   fcgx_pools_poll(group->polls, group->n);
   for (size_t i = 0; i < group->n; i++) {
     fcgx_pool_t *pool = group->pools[i];
+    pool->poll_time = poll_time;
     fcgx_pool_result_t *res = &group->polls[i].result;
     log_result(pool, res);
     submit_gauge(pool, "fpm_up", NULL, res->up ? 1 : 0);
@@ -457,6 +473,11 @@ static int fcgx_read(user_data_t *ud) {
       submit_gauge(pool, "fpm_response_time", "ping", res->ping_seconds);
     if (res->opcache_ok)
       submit_script(pool, res);
+    /* The kernel's figures come whatever php-fpm answered: they show a saturated pool. */
+    if (res->kernel_queue_ok) {
+      submit_gauge(pool, "fpm_queue", "kernel", res->kernel_queue);
+      submit_gauge(pool, "fpm_queue", "kernel_max", res->kernel_backlog);
+    }
     fcgx_pool_poll_release(&group->polls[i]);
   }
   /* Always 0: a failing read callback is suspended with its every pool, healthy ones included. */

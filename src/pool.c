@@ -3,6 +3,7 @@
 #include "pool.h"
 
 #include "cgi_response.h"
+#include "listen_queue.h"
 #include "poller.h"
 
 #include <stdio.h>
@@ -18,6 +19,7 @@ void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg) {
   snprintf(cfg->ping_response, sizeof(cfg->ping_response), "pong");
   cfg->process_details = true;
   cfg->opcache = true;
+  cfg->kernel_queue = true;
   snprintf(cfg->opcache_script, sizeof(cfg->opcache_script), "%s", FCGX_OPCACHE_SCRIPT);
   cfg->timeout_ms = FCGX_DEFAULT_TIMEOUT_MS;
   cfg->max_reply = FCGI_DEFAULT_MAX_REPLY;
@@ -213,6 +215,39 @@ static void ping_done(fcgx_request_t *req) {
   res->ping_seconds = fcgx_request_seconds(req);
 }
 
+/* The kernel's count of connections waiting on each pool's own socket: it still rises when a
+ * saturated pool cannot answer its status, and php-fpm reports 0 on unix sockets anyway. One
+ * dump of the host's listening sockets serves every pool. */
+static void read_kernel_queues(fcgx_pool_poll_t *polls, size_t n) {
+  bool want_unix = false, want_tcp = false;
+  for (size_t i = 0; i < n; i++)
+    if (polls[i].cfg->kernel_queue) {
+      want_unix = want_unix || polls[i].cfg->addr.is_unix;
+      want_tcp = want_tcp || !polls[i].cfg->addr.is_unix;
+    }
+  if (!want_unix && !want_tcp)
+    return;
+  listen_table_t table = {0};
+  char err[200];
+  int rc = listen_table_read(&table, want_unix, want_tcp, err, sizeof(err));
+  for (size_t i = 0; i < n; i++) {
+    fcgx_pool_result_t *res = &polls[i].result;
+    if (!polls[i].cfg->kernel_queue)
+      continue;
+    if (rc != 0) {
+      snprintf(res->kernel_queue_error, sizeof(res->kernel_queue_error), "%s", err);
+      continue;
+    }
+    const listen_socket_t *sock = listen_table_find(&table, &polls[i].cfg->addr);
+    if (sock != NULL) {
+      res->kernel_queue_ok = true;
+      res->kernel_queue = sock->queue;
+      res->kernel_backlog = sock->backlog;
+    }
+  }
+  listen_table_free(&table);
+}
+
 void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
   fcgx_request_t **reqs = calloc(n ? 3 * n : 1, sizeof(fcgx_request_t *));
   size_t n_reqs = 0;
@@ -243,6 +278,7 @@ void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
   fcgx_poller_run(reqs, n_reqs);
   free(reqs);
 
+  read_kernel_queues(polls, n);
   for (size_t i = 0; i < n; i++) {
     fcgx_pool_result_t *res = &polls[i].result;
     res->up = res->ping_enabled ? res->ping_ok : res->status_ok;

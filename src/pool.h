@@ -21,6 +21,7 @@ typedef struct {
   char ping_response[256];
   bool process_details;
   bool opcache;             /* run the in-pool script */
+  bool kernel_queue;        /* read the listen socket's queue from the kernel (local pools) */
   char opcache_script[512]; /* its path as the pool sees it */
   int timeout_ms;
   size_t max_reply;
@@ -46,6 +47,10 @@ typedef struct {
   opcache_report_t opcache;
   double opcache_seconds;
   char opcache_error[600]; /* why the script did not answer, and what to change */
+
+  bool kernel_queue_ok; /* the pool's listening socket was found on this host */
+  double kernel_queue, kernel_backlog;
+  char kernel_queue_error[200]; /* netlink failed (not: the socket is elsewhere) */
 
   bool up; /* ping answered as expected; status answered when ping is off */
 } fcgx_pool_result_t;

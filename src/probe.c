@@ -138,8 +138,10 @@ static int verdict(const char *check, const fcgx_pool_result_t *res, char *why, 
   }
   const fpm_status_t *st = &res->status;
   if (strcmp(check, "ready") == 0) {
-    if (st->listen_queue > 0) {
-      snprintf(why, size, "saturated: %.0f connections wait in the listen queue", st->listen_queue);
+    /* php-fpm's own figure is always 0 on unix sockets: the kernel's is the truth. */
+    double waiting = res->kernel_queue_ok ? res->kernel_queue : st->listen_queue;
+    if (waiting > 0) {
+      snprintf(why, size, "saturated: %.0f connections wait in the listen queue", waiting);
       return EXIT_WARNING;
     }
     if (st->idle_processes < 1) {
@@ -363,6 +365,10 @@ int main(int argc, char **argv) {
       add_status(&figures, res);
     if (res->ping_ok)
       add(&figures, "fpm_response_time-ping", res->ping_seconds);
+    if (res->kernel_queue_ok) { /* the kernel's view: there even when php-fpm cannot answer */
+      add(&figures, "fpm_queue-kernel", res->kernel_queue);
+      add(&figures, "fpm_queue-kernel_max", res->kernel_backlog);
+    }
     if (res->opcache_ok)
       add_opcache(&figures, res);
   }

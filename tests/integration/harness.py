@@ -427,6 +427,10 @@ def collectd_env():
     return env
 
 
+# What a pool that cannot be read dispatches when its socket listens on this host: fpm_up 0 and
+# the kernel's view of its accept queue, nothing from php-fpm.
+DOWN_LISTENING = {"fpm_up", "fpm_queue-kernel", "fpm_queue-kernel_max"}
+
 SANITIZER_PATTERNS = re.compile(r"ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer")
 
 

@@ -14,6 +14,7 @@ POOL_METRICS = {
     "fpm_requests-accepted", "fpm_requests-slow",
     "fpm_events-max_children_reached",
     "fpm_queue-current", "fpm_queue-max", "fpm_queue-length",
+    "fpm_queue-kernel", "fpm_queue-kernel_max",  # the pools listen on this host
     "uptime",
     "fpm_response_time-status",
 }

@@ -59,6 +59,10 @@ class SaturatedPools(unittest.TestCase):
                     self.fpm.status(pool, timeout=0.5, retries=1)
             # The TCP pool's queue shows the waiting request; collectd must say so too.
             self.cd.wait_value("fcgx-sattcp/fpm_queue-current", lambda v: v >= 1.0, timeout=3)
+            # On a unix socket php-fpm always says 0 (php bug 80739); the kernel says who waits.
+            self.cd.wait_value("fcgx-sat/fpm_queue-kernel", lambda v: v >= 1.0, timeout=3)
+            self.assertEqual(self.cd.getval("fcgx-sat/fpm_queue-current"), 0.0)
+            self.assertEqual(self.cd.getval("fcgx-sat/fpm_queue-kernel_max"), 4096.0)
             # Let the saturation last, then look at what collectd stored meanwhile.
             harness.wait_for(lambda: time.time() > start + HOLD - 0.3, HOLD + 1, interval=0.05)
             window = (busy_at + 0.2, start + HOLD - 0.5)
@@ -96,6 +100,34 @@ class SaturatedPools(unittest.TestCase):
         # The stuck-request figure is in seconds and grows while the requests run.
         rm = rows("fpm_request_duration-running_max")
         self.assertTrue(rm and rm[-1][1] > 2.0 and rm[-1][1] < HOLD + 1, rm)
+
+
+class SaturatedWithoutStatusListen(unittest.TestCase):
+    """A unix-socket pool with no pm.status_listen: while saturated its status cannot answer,
+    but the kernel's queue figure keeps coming and rises: a saturated pool, not a gap."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fpm = harness.start_fpm(cls, [{"name": "own", "max_children": MAX_CHILDREN}])
+        block = harness.plugin_block(harness.pool_block("own", cls.fpm.address("own"),
+                                                        OPcache=False, Timeout=400))
+        cls.cd = harness.start_collectd(cls, block, interval=INTERVAL)
+        cls.cd.wait_value("fcgx-own/fpm_queue-kernel", timeout=10)
+
+    def test_kernel_queue_rises_while_status_cannot_answer(self):
+        self.assertEqual(self.cd.getval("fcgx-own/fpm_queue-kernel"), 0.0)
+        holders = [self.fpm.hold_busy("own", MAX_CHILDREN + 3, 4.0)]  # 2 running, 3 waiting
+        try:
+            start = time.time()
+            self.cd.wait_value("fcgx-own/fpm_up", lambda v: v == 0.0, timeout=4)
+            self.cd.wait_value("fcgx-own/fpm_queue-kernel", lambda v: v >= 3.0, timeout=4)
+            rows = [r for r in self.cd.csv_rows("fcgx-own/fpm_queue-kernel") if r[0] > start]
+            self.assertTrue(rows and max(v for _, v in rows) >= 3.0, rows)
+        finally:
+            for h in holders:
+                self.assertTrue(h.join(20))
+        self.cd.wait_value("fcgx-own/fpm_up", lambda v: v == 1.0, timeout=8)
+        self.cd.wait_value("fcgx-own/fpm_queue-kernel", lambda v: v == 0.0, timeout=8)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,146 @@
+/* sock_diag dumps over netlink; see listen_queue.h. */
+#include "listen_queue.h"
+
+#include <errno.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define DUMP_TIMEOUT_MS 200        /* the kernel answers at once; this only bounds a surprise */
+#define DUMP_MAX_BYTES (16u << 20) /* a host with very many sockets: stop rather than grow */
+
+static void add_socket(const listen_socket_t *sock, void *arg) {
+  listen_table_t *table = arg;
+  if (table->n == table->cap) {
+    size_t cap = table->cap ? table->cap * 2 : 64;
+    listen_socket_t *items = realloc(table->items, cap * sizeof(*items));
+    if (items == NULL)
+      return; /* the table stays as complete as memory allows */
+    table->items = items;
+    table->cap = cap;
+  }
+  table->items[table->n++] = *sock;
+}
+
+static int dump(int fd, const void *request, size_t request_len, listen_table_t *table, char *err,
+                size_t err_size) {
+  char reply[16384];
+  size_t total = 0;
+  if (send(fd, request, request_len, 0) < 0) {
+    snprintf(err, err_size, "sock_diag request: %s", strerror(errno));
+    return -1;
+  }
+  for (;;) {
+    ssize_t n = recv(fd, reply, sizeof(reply), 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      snprintf(err, err_size, "sock_diag reply: %s", strerror(errno));
+      return -1;
+    }
+    total += (size_t)n;
+    if (n == 0 || total > DUMP_MAX_BYTES) {
+      snprintf(err, err_size, "sock_diag reply ended early or exceeded %u bytes", DUMP_MAX_BYTES);
+      return -1;
+    }
+    sock_diag_result_t rc = sock_diag_parse(reply, (size_t)n, add_socket, table, err, err_size);
+    if (rc != SOCK_DIAG_MORE)
+      return rc == SOCK_DIAG_DONE ? 0 : -1;
+  }
+}
+
+int listen_table_read(listen_table_t *table, bool unix_sockets, bool tcp_sockets, char *err,
+                      size_t err_size) {
+  uint8_t request[128];
+  int rc = 0;
+  table->n = 0;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) {
+    snprintf(err, err_size, "netlink sock_diag socket: %s", strerror(errno));
+    return -1;
+  }
+  struct timeval tv = {.tv_sec = 0, .tv_usec = DUMP_TIMEOUT_MS * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  uint32_t seq = 1;
+  if (unix_sockets)
+    rc = dump(fd, request, sock_diag_unix_request(request, sizeof(request), seq++), table, err,
+              err_size);
+  for (int i = 0; rc == 0 && tcp_sockets && i < 2; i++) {
+    int family = i == 0 ? AF_INET : AF_INET6;
+    rc = dump(fd, request, sock_diag_inet_request(request, sizeof(request), family, seq++), table,
+              err, err_size);
+  }
+  close(fd);
+  return rc;
+}
+
+void listen_table_free(listen_table_t *table) {
+  free(table->items);
+  memset(table, 0, sizeof(*table));
+}
+
+static bool is_loopback(const struct sockaddr_storage *sa) {
+  if (sa->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+  return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+}
+
+static bool tcp_matches(const listen_socket_t *sock, const struct sockaddr_storage *sa) {
+  static const uint8_t any[16];
+  uint16_t port;
+  const void *addr;
+  size_t addr_len;
+  if (sock->family != sa->ss_family)
+    return false;
+  if (sa->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    port = ntohs(in->sin_port);
+    addr = &in->sin_addr;
+    addr_len = 4;
+  } else {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    port = ntohs(in6->sin6_port);
+    addr = &in6->sin6_addr;
+    addr_len = 16;
+  }
+  if (sock->port != port)
+    return false;
+  if (memcmp(sock->addr, addr, addr_len) == 0)
+    return true;
+  /* php-fpm's `listen = 9000` binds every address: local only if the pool's is loopback. */
+  return memcmp(sock->addr, any, addr_len) == 0 && is_loopback(sa);
+}
+
+const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx_address_t *addr) {
+  if (addr->is_unix) {
+    for (size_t i = 0; i < table->n; i++)
+      if (table->items[i].family == AF_UNIX && table->items[i].has_path &&
+          strcmp(table->items[i].path, addr->path) == 0)
+        return &table->items[i];
+    /* Bound through another path (a symbolic link, a relative path): match the file. */
+    struct stat st;
+    if (stat(addr->path, &st) != 0 || !S_ISSOCK(st.st_mode))
+      return NULL;
+    for (size_t i = 0; i < table->n; i++)
+      if (table->items[i].family == AF_UNIX && table->items[i].has_vfs &&
+          table->items[i].vfs_ino == (uint32_t)st.st_ino)
+        return &table->items[i];
+    return NULL;
+  }
+  if (!addr->resolved)
+    return NULL;
+  for (size_t i = 0; i < table->n; i++)
+    if (tcp_matches(&table->items[i], &addr->sa[addr->current]))
+      return &table->items[i];
+  return NULL;
+}
