@@ -4,6 +4,8 @@ and the metrics as collectd holds them (read back over its unixsock), refreshed 
 
 Run it through ./scripts/demo, which installs what is missing and builds the plugin first.
 Python 3 standard library only. Everything lives in one temporary directory, removed at the end.
+With --graphs, collectd's rrdtool plugin also records every value, and at the end scripts/graphs
+draws them as PNG files into a directory that outlives the demo.
 """
 import argparse
 import glob
@@ -25,6 +27,8 @@ import fcgi_client  # noqa: E402  (the project's own minimal FastCGI client)
 PLUGIN = os.path.join(REPO, "build", "fcgx.so")
 TYPES_DB = os.path.join(REPO, "types.db.fcgx")
 STATUS_PHP = os.path.join(REPO, "src", "fcgx-status.php")  # in-pool OPcache script, if present
+GRAPHS = os.path.join(REPO, "scripts", "graphs")
+RRDTOOL_PLUGIN = "/usr/lib/collectd/rrdtool.so"
 HOST = "demo"
 POOLS = ("www", "api")
 PHASES = ("calm", "www saturated", "api busy + slow www", "rush")
@@ -95,9 +99,29 @@ def stop_group(proc, sig, grace):
         proc.wait(timeout=5)
 
 
+def graphs_missing():
+    """Why --graphs cannot work here (None when it can): the rrdtool CLI, collectd's rrdtool
+    plugin and the librrd it links."""
+    if shutil.which("rrdtool") is None:
+        return "the rrdtool command is missing (apt-get install rrdtool)"
+    if not os.path.exists(RRDTOOL_PLUGIN):
+        return "%s is missing (apt-get install collectd-core)" % RRDTOOL_PLUGIN
+    try:
+        ldd = subprocess.run(["ldd", RRDTOOL_PLUGIN], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None  # let collectd say it
+    if "not found" in ldd:
+        return "%s cannot load: %s (apt-get install librrd8)" % (
+            RRDTOOL_PLUGIN, ", ".join(l.split()[0] for l in ldd.splitlines() if "not found" in l))
+    return None
+
+
 class Demo:
-    def __init__(self, tmp, interval):
-        self.tmp, self.interval = tmp, interval
+    def __init__(self, tmp, interval, rrd=False):
+        self.tmp, self.interval, self.rrd = tmp, interval, rrd
+        self.rrd_dir = self.path("rrd")
+        self.started = None  # time collectd started: where the graphs begin
         self.www = self.path("www.sock")
         self.www_status = self.path("www-status.sock")
         self.api = ("127.0.0.1", free_port())
@@ -150,8 +174,20 @@ class Demo:
         plugins = self.path("plugins")
         os.makedirs(plugins)
         for so in ("/usr/lib/collectd/logfile.so", "/usr/lib/collectd/unixsock.so",
-                   "/usr/lib/collectd/csv.so", PLUGIN):  # copies: collectd refuses symlinks
-            shutil.copy(os.path.realpath(so), plugins)
+                   "/usr/lib/collectd/csv.so", PLUGIN) + ((RRDTOOL_PLUGIN,) if self.rrd else ()):
+            shutil.copy(os.path.realpath(so), plugins)  # copies: collectd refuses symlinks
+        rrdtool = ""
+        if self.rrd:  # one RRD step per interval, kept 1 h, then 1 day at 72 steps per row
+            rrdtool = f"""LoadPlugin rrdtool
+<Plugin rrdtool>
+  DataDir "{self.rrd_dir}"
+  StepSize {self.interval}
+  HeartBeat {3 * self.interval}
+  RRARows 1200
+  RRATimespan 3600
+  RRATimespan 86400
+</Plugin>
+"""
         opcache = ""
         if os.path.exists(STATUS_PHP):  # a copy the pools (user nobody) can surely read
             shutil.copy(STATUS_PHP, self.docroot)
@@ -180,7 +216,7 @@ LoadPlugin csv
   DataDir "{self.tmp}/csv"
   StoreRates false
 </Plugin>
-LoadPlugin fcgx
+{rrdtool}LoadPlugin fcgx
 <Plugin fcgx>
   Timeout 1000
   <Pool "www">
@@ -193,6 +229,7 @@ LoadPlugin fcgx
   </Pool>
 </Plugin>
 """)
+        self.started = int(time.time())
         with open(self.path("collectd.out"), "wb") as out:
             self.cd = spawn(["collectd", "-f", "-C", self.cd_conf], None, out)
         wait_for(lambda: any("fcgx-" in l for l in self.unixsock("LISTVAL")), 15, "collectd",
@@ -236,6 +273,22 @@ LoadPlugin fcgx
     def stop(self):
         stop_group(self.cd, signal.SIGTERM, 5)
         stop_group(self.fpm, signal.SIGQUIT, 5)
+
+    def draw_graphs(self, out):
+        """Runs scripts/graphs on what collectd's rrdtool plugin wrote (collectd has stopped,
+        so every value is on disk); returns its exit code."""
+        host_dir = os.path.join(self.rrd_dir, HOST)
+        if self.started is None or not os.path.isdir(host_dir):
+            print("fcgx demo: no graphs: collectd wrote no RRD files (%s)" % host_dir)
+            return 1
+        print("fcgx demo: drawing graphs of %s into %s" % (host_dir, out))
+        try:
+            return subprocess.run([sys.executable, GRAPHS, "--rrd-dir", host_dir, "--out", out,
+                                   "--start", str(self.started), "--end", str(int(time.time()))],
+                                  stdin=subprocess.DEVNULL, timeout=120).returncode
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            print("fcgx demo: scripts/graphs failed: %s" % exc, file=sys.stderr)
+            return 1
 
 
 class Traffic:
@@ -347,6 +400,9 @@ def main():
                     "60 when stdout is not a terminal)")
     ap.add_argument("--interval", type=int, default=1, help="collectd's Interval (default 1)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--graphs", nargs="?", const="fcgx-graphs", metavar="DIR",
+                    help="also record the values with collectd's rrdtool plugin and, at the end, "
+                    "draw them as PNG files into DIR (default ./fcgx-graphs)")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # keeps order with stderr when piped
     tty = sys.stdout.isatty()
@@ -354,13 +410,20 @@ def main():
     for f in (PLUGIN, TYPES_DB):
         if not os.path.exists(f):
             sys.exit("fcgx demo: %s is missing: run ./scripts/demo (it builds the plugin)" % f)
+    if args.graphs is not None:
+        # scripts/demo runs from the repository: a relative DIR is the caller's
+        args.graphs = os.path.abspath(os.path.join(
+            os.environ.get("FCGX_DEMO_CWD", os.getcwd()), args.graphs))
+        why = graphs_missing()
+        if why:
+            sys.exit("fcgx demo: --graphs: %s" % why)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     tmp = tempfile.mkdtemp(prefix="fcgx-demo-")
     os.chmod(tmp, 0o755)  # the pools run as nobody and read the docroot
-    demo, traffic, code = Demo(tmp, args.interval), None, 0
+    demo, traffic, code = Demo(tmp, args.interval, args.graphs is not None), None, 0
     try:
         print("fcgx demo: temporary directory %s%s" % (tmp, " (kept)" if args.keep else ""))
         demo.start_fpm()
@@ -370,6 +433,9 @@ def main():
         demo.start_collectd()
         print("  collectd pid %d: config %s\n           log %s, unixsock %s" % (
             demo.cd.pid, demo.cd_conf, demo.cd_log, demo.cd_sock))
+        if args.graphs:
+            print("           rrdtool plugin: %s; PNG graphs into %s at the end" % (
+                demo.rrd_dir, args.graphs))
         print("  stop with Ctrl-C%s\n" % (" (or wait %g s)" % duration if duration else ""))
         traffic = Traffic(demo, stop)
         started = time.monotonic()
@@ -396,10 +462,18 @@ def main():
         demo.stop()
         if traffic:
             traffic.join(6)  # their requests end when php-fpm stops; each has a 5 s timeout
+        if args.graphs and demo.draw_graphs(args.graphs) != 0:
+            code = code or 1
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         print("fcgx demo: stopped php-fpm and collectd; %s %s" % (
             "kept" if args.keep else "removed", tmp))
+        if args.graphs:
+            pngs = sorted(glob.glob(os.path.join(glob.escape(args.graphs), "*.png")))
+            if pngs:
+                print("fcgx demo: %d graphs in %s, e.g. %s" % (
+                    len(pngs), args.graphs, next((p for p in pngs if p.endswith(
+                        "www-processes.png")), pngs[0])))
     return code
 
 
