@@ -6,6 +6,7 @@
 #include "utils/common/common.h"
 #include "utils_complain.h"
 
+#include "discovery.h"
 #include "pool.h"
 
 #define PLUGIN "fcgx"
@@ -21,19 +22,36 @@ typedef struct {
   c_complain_t kernel_queue_complaint;
   double start_time;  /* of the php-fpm master, as last seen: a change is a restart or reload */
   cdtime_t poll_time; /* when the values being dispatched were polled */
+  /* for notifications: what the previous read saw */
+  bool seen;
+  bool was_up;
+  bool opcache_seen;
+  bool was_full;
+  double oom_restarts, hash_restarts;
+  /* discovered pools: the OPcache of a master is dispatched once, under its own name */
+  char opcache_instance[DATA_MAX_NAME_LEN]; /* "" for the pool's name */
 } fcgx_pool_t;
 
-/* The pools that share one Interval, read by one callback. */
+/* The pools that share one Interval, read by one callback; or the pools AutoDiscover found,
+ * which the group owns and which change as php-fpm masters start, reload and stop. */
 typedef struct {
   cdtime_t interval;
   fcgx_pool_t **pools;
   fcgx_pool_poll_t *polls;
   size_t n;
+  bool discovered;
+  discovery_t found; /* the last scan: found.pools[i] is pools[i] */
+  cdtime_t next_scan;
+  c_complain_t scan_complaint;
 } fcgx_group_t;
+
+#define DISCOVERY_RESCAN TIME_T_TO_CDTIME_T(5) /* at most this often: a /proc walk and configs */
+#define PROC_ROOT "/proc"
 
 static fcgx_pool_t **pools;
 static size_t pools_num;
 static int default_timeout_ms = FCGX_DEFAULT_TIMEOUT_MS;
+static bool auto_discover;
 
 /* ---- configuration ---- */
 
@@ -116,6 +134,19 @@ static int config_address(const char *pool, const char *what, const char *socket
   return rc;
 }
 
+static fcgx_pool_t *pool_new(const fcgx_pool_config_t *cfg) {
+  fcgx_pool_t *pool = calloc(1, sizeof(*pool));
+  if (pool == NULL)
+    return NULL;
+  pool->cfg = *cfg;
+  C_COMPLAIN_INIT(&pool->down_complaint);
+  C_COMPLAIN_INIT(&pool->status_complaint);
+  C_COMPLAIN_INIT(&pool->details_complaint);
+  C_COMPLAIN_INIT(&pool->opcache_complaint);
+  C_COMPLAIN_INIT(&pool->kernel_queue_complaint);
+  return pool;
+}
+
 static int config_pool(oconfig_item_t *ci) {
   char name[DATA_MAX_NAME_LEN] = "";
   char socket_path[256] = "", host[256] = "", port[32] = "";
@@ -130,16 +161,12 @@ static int config_pool(oconfig_item_t *ci) {
     return -1;
   sstrncpy(name, ci->values[0].value.string, sizeof(name));
 
-  fcgx_pool_t *pool = calloc(1, sizeof(*pool));
+  fcgx_pool_config_t defaults;
+  fcgx_pool_config_defaults(&defaults);
+  sstrncpy(defaults.name, name, sizeof(defaults.name));
+  fcgx_pool_t *pool = pool_new(&defaults);
   if (pool == NULL)
     return -1;
-  fcgx_pool_config_defaults(&pool->cfg);
-  sstrncpy(pool->cfg.name, name, sizeof(pool->cfg.name));
-  C_COMPLAIN_INIT(&pool->down_complaint);
-  C_COMPLAIN_INIT(&pool->status_complaint);
-  C_COMPLAIN_INIT(&pool->details_complaint);
-  C_COMPLAIN_INIT(&pool->opcache_complaint);
-  C_COMPLAIN_INIT(&pool->kernel_queue_complaint);
 
   for (int i = 0; i < ci->children_num && rc == 0; i++) {
     oconfig_item_t *child = ci->children + i;
@@ -171,7 +198,13 @@ static int config_pool(oconfig_item_t *ci) {
       rc = config_string(child, name, pool->cfg.ping_response, sizeof(pool->cfg.ping_response));
     else if (strcasecmp(child->key, "ProcessDetails") == 0)
       rc = cf_util_get_boolean(child, &pool->cfg.process_details);
-    else if (strcasecmp(child->key, "MaxReplySize") == 0) {
+    else if (strcasecmp(child->key, "MaxChildren") == 0) {
+      rc = cf_util_get_int(child, &pool->cfg.max_children);
+      if (rc == 0 && pool->cfg.max_children <= 0) {
+        ERROR(PLUGIN " plugin: pool \"%s\": MaxChildren must be positive (pm.max_children)", name);
+        rc = -1;
+      }
+    } else if (strcasecmp(child->key, "MaxReplySize") == 0) {
       int bytes = 0;
       rc = cf_util_get_int(child, &bytes);
       if (rc == 0 && bytes < 4096) {
@@ -243,6 +276,8 @@ static int fcgx_config(oconfig_item_t *ci) {
       rc = config_pool(child);
     else if (strcasecmp(child->key, "Timeout") == 0)
       rc = config_timeout(child, "<Plugin fcgx>", &default_timeout_ms);
+    else if (strcasecmp(child->key, "AutoDiscover") == 0)
+      rc = cf_util_get_boolean(child, &auto_discover);
     else {
       ERROR(PLUGIN " plugin: unknown option \"%s\" in <Plugin fcgx>", child->key);
       rc = -1;
@@ -255,18 +290,23 @@ static int fcgx_config(oconfig_item_t *ci) {
 
 /* ---- dispatch ---- */
 
-static void submit(const fcgx_pool_t *pool, const char *type, const char *type_instance,
-                   value_t value) {
+static void submit_as(const fcgx_pool_t *pool, const char *instance, const char *type,
+                      const char *type_instance, value_t value) {
   value_list_t vl = VALUE_LIST_INIT;
   vl.values = &value;
   vl.values_len = 1;
   vl.time = pool->poll_time;
   sstrncpy(vl.plugin, PLUGIN, sizeof(vl.plugin));
-  sstrncpy(vl.plugin_instance, pool->cfg.name, sizeof(vl.plugin_instance));
+  sstrncpy(vl.plugin_instance, instance, sizeof(vl.plugin_instance));
   sstrncpy(vl.type, type, sizeof(vl.type));
   if (type_instance != NULL)
     sstrncpy(vl.type_instance, type_instance, sizeof(vl.type_instance));
   plugin_dispatch_values(&vl);
+}
+
+static void submit(const fcgx_pool_t *pool, const char *type, const char *type_instance,
+                   value_t value) {
+  submit_as(pool, pool->cfg.name, type, type_instance, value);
 }
 
 static void submit_gauge(const fcgx_pool_t *pool, const char *type, const char *type_instance,
@@ -293,6 +333,12 @@ static void submit_status(const fcgx_pool_t *pool, const fcgx_pool_result_t *res
   submit_gauge(pool, "fpm_queue", "length", st->listen_queue_len);
   submit_gauge(pool, "uptime", NULL, st->start_since);
   submit_gauge(pool, "fpm_response_time", "status", res->status_seconds);
+  /* "max active processes" is a high-water mark; against pm.max_children, active is the load. */
+  if (pool->cfg.max_children > 0) {
+    submit_gauge(pool, "fpm_processes", "limit", pool->cfg.max_children);
+    submit_gauge(pool, "fpm_utilization", "active",
+                 100.0 * st->active_processes / pool->cfg.max_children);
+  }
   if (!res->status_full)
     return;
 
@@ -314,45 +360,54 @@ static void submit_status(const fcgx_pool_t *pool, const fcgx_pool_result_t *res
   }
 }
 
+/* OPcache and APCu live in the master's shared memory: under the master's name when the plugin
+ * knows it (AutoDiscover), else under the pool's. */
+static void submit_cache(const fcgx_pool_t *pool, const char *type, const char *type_instance,
+                         double value, bool derive) {
+  const char *instance = pool->opcache_instance[0] ? pool->opcache_instance : pool->cfg.name;
+  submit_as(pool, instance, type, type_instance,
+            derive ? (value_t){.derive = (derive_t)value} : (value_t){.gauge = value});
+}
+
 static void submit_opcache(const fcgx_pool_t *pool, const opcache_report_t *oc) {
   if (oc->availability != OPCACHE_OK) {
     /* Not loaded, or off: say so, so that an alert can fire. Restricted: nothing is known. */
     if (oc->availability != OPCACHE_RESTRICTED)
-      submit_gauge(pool, "opcache_state", "enabled", 0);
+      submit_cache(pool, "opcache_state", "enabled", 0, false);
     return;
   }
-  submit_gauge(pool, "opcache_state", "enabled", oc->enabled);
-  submit_gauge(pool, "opcache_state", "cache_full", oc->cache_full);
-  submit_gauge(pool, "opcache_state", "restart_pending", oc->restart_pending);
-  submit_gauge(pool, "opcache_state", "restart_in_progress", oc->restart_in_progress);
-  submit_gauge(pool, "opcache_memory", "used", oc->used_memory);
-  submit_gauge(pool, "opcache_memory", "free", oc->free_memory);
-  submit_gauge(pool, "opcache_memory", "wasted", oc->wasted_memory);
-  submit_gauge(pool, "opcache_percent", "hit_rate", oc->hit_rate);
-  submit_gauge(pool, "opcache_percent", "wasted", oc->wasted_percentage);
-  submit_gauge(pool, "opcache_scripts", "cached", oc->cached_scripts);
-  submit_gauge(pool, "opcache_keys", "cached", oc->cached_keys);
-  submit_gauge(pool, "opcache_keys", "max", oc->max_cached_keys);
-  submit_derive(pool, "opcache_lookups", "hits", oc->hits);
-  submit_derive(pool, "opcache_lookups", "misses", oc->misses);
-  submit_derive(pool, "opcache_lookups", "blacklist_misses", oc->blacklist_misses);
-  submit_derive(pool, "opcache_restarts", "oom", oc->oom_restarts);
-  submit_derive(pool, "opcache_restarts", "hash", oc->hash_restarts);
-  submit_derive(pool, "opcache_restarts", "manual", oc->manual_restarts);
+  submit_cache(pool, "opcache_state", "enabled", oc->enabled, false);
+  submit_cache(pool, "opcache_state", "cache_full", oc->cache_full, false);
+  submit_cache(pool, "opcache_state", "restart_pending", oc->restart_pending, false);
+  submit_cache(pool, "opcache_state", "restart_in_progress", oc->restart_in_progress, false);
+  submit_cache(pool, "opcache_memory", "used", oc->used_memory, false);
+  submit_cache(pool, "opcache_memory", "free", oc->free_memory, false);
+  submit_cache(pool, "opcache_memory", "wasted", oc->wasted_memory, false);
+  submit_cache(pool, "opcache_percent", "hit_rate", oc->hit_rate, false);
+  submit_cache(pool, "opcache_percent", "wasted", oc->wasted_percentage, false);
+  submit_cache(pool, "opcache_scripts", "cached", oc->cached_scripts, false);
+  submit_cache(pool, "opcache_keys", "cached", oc->cached_keys, false);
+  submit_cache(pool, "opcache_keys", "max", oc->max_cached_keys, false);
+  submit_cache(pool, "opcache_lookups", "hits", oc->hits, true);
+  submit_cache(pool, "opcache_lookups", "misses", oc->misses, true);
+  submit_cache(pool, "opcache_lookups", "blacklist_misses", oc->blacklist_misses, true);
+  submit_cache(pool, "opcache_restarts", "oom", oc->oom_restarts, true);
+  submit_cache(pool, "opcache_restarts", "hash", oc->hash_restarts, true);
+  submit_cache(pool, "opcache_restarts", "manual", oc->manual_restarts, true);
   if (oc->has_strings) {
-    submit_gauge(pool, "opcache_strings_memory", "used", oc->strings_used);
-    submit_gauge(pool, "opcache_strings_memory", "free", oc->strings_free);
-    submit_gauge(pool, "opcache_strings", "count", oc->strings_count);
+    submit_cache(pool, "opcache_strings_memory", "used", oc->strings_used, false);
+    submit_cache(pool, "opcache_strings_memory", "free", oc->strings_free, false);
+    submit_cache(pool, "opcache_strings", "count", oc->strings_count, false);
   }
   if (oc->has_jit) {
-    submit_gauge(pool, "opcache_jit_memory", "size", oc->jit_size);
-    submit_gauge(pool, "opcache_jit_memory", "free", oc->jit_free);
+    submit_cache(pool, "opcache_jit_memory", "size", oc->jit_size, false);
+    submit_cache(pool, "opcache_jit_memory", "free", oc->jit_free, false);
   }
   if (oc->has_preload) {
-    submit_gauge(pool, "opcache_preload_memory", NULL, oc->preload_memory);
-    submit_gauge(pool, "opcache_preload", "scripts", oc->preload_scripts);
-    submit_gauge(pool, "opcache_preload", "functions", oc->preload_functions);
-    submit_gauge(pool, "opcache_preload", "classes", oc->preload_classes);
+    submit_cache(pool, "opcache_preload_memory", NULL, oc->preload_memory, false);
+    submit_cache(pool, "opcache_preload", "scripts", oc->preload_scripts, false);
+    submit_cache(pool, "opcache_preload", "functions", oc->preload_functions, false);
+    submit_cache(pool, "opcache_preload", "classes", oc->preload_classes, false);
   }
 }
 
@@ -360,14 +415,15 @@ static void submit_script(const fcgx_pool_t *pool, const fcgx_pool_result_t *res
   const opcache_report_t *rep = &res->opcache;
   submit_opcache(pool, rep);
   if (rep->has_apcu) {
-    submit_gauge(pool, "apcu_memory", "used", rep->apcu_used);
-    submit_gauge(pool, "apcu_memory", "free", rep->apcu_free);
-    submit_gauge(pool, "apcu_entries", NULL, rep->apcu_entries);
-    submit_derive(pool, "apcu_lookups", "hits", rep->apcu_hits);
-    submit_derive(pool, "apcu_lookups", "misses", rep->apcu_misses);
-    submit_derive(pool, "apcu_events", "expunges", rep->apcu_expunges);
+    submit_cache(pool, "apcu_memory", "used", rep->apcu_used, false);
+    submit_cache(pool, "apcu_memory", "free", rep->apcu_free, false);
+    submit_cache(pool, "apcu_entries", NULL, rep->apcu_entries, false);
+    submit_cache(pool, "apcu_lookups", "hits", rep->apcu_hits, true);
+    submit_cache(pool, "apcu_lookups", "misses", rep->apcu_misses, true);
+    submit_cache(pool, "apcu_events", "expunges", rep->apcu_expunges, true);
   }
   if (rep->has_realpath) {
+    /* each worker process has its own realpath cache: the pool's figure */
     submit_gauge(pool, "realpath_cache", "used", rep->realpath_used);
     submit_gauge(pool, "realpath_cache", "size", rep->realpath_size);
   }
@@ -394,6 +450,64 @@ static void opcache_unavailable(const fcgx_pool_t *pool, const opcache_report_t 
               oc->restrict_api, pool->cfg.opcache_script);
     break;
   }
+}
+
+__attribute__((format(printf, 5, 6))) static void notify(const fcgx_pool_t *pool, int severity,
+                                                         const char *type,
+                                                         const char *type_instance,
+                                                         const char *format, ...) {
+  notification_t n = {.severity = severity, .time = pool->poll_time};
+  va_list ap;
+  va_start(ap, format);
+  vsnprintf(n.message, sizeof(n.message), format, ap);
+  va_end(ap);
+  sstrncpy(n.host, hostname_g, sizeof(n.host));
+  sstrncpy(n.plugin, PLUGIN, sizeof(n.plugin));
+  sstrncpy(n.plugin_instance, pool->cfg.name, sizeof(n.plugin_instance));
+  sstrncpy(n.type, type, sizeof(n.type));
+  if (type_instance != NULL)
+    sstrncpy(n.type_instance, type_instance, sizeof(n.type_instance));
+  plugin_dispatch_notification(&n);
+}
+
+/* Notifications for what an operator is paged for: the pool going down and coming back, OPcache
+ * restarting for lack of memory or hash slots, and the cache filling up. */
+static void notify_changes(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
+  const char *name = pool->cfg.name;
+  if (!res->up && (!pool->seen || pool->was_up))
+    notify(pool, NOTIF_FAILURE, "fpm_up", NULL, "PHP-FPM pool \"%s\" is down: %s", name,
+           res->status_ok ? res->ping_error : res->status_error);
+  else if (res->up && pool->seen && !pool->was_up)
+    notify(pool, NOTIF_OKAY, "fpm_up", NULL, "PHP-FPM pool \"%s\" is up again", name);
+  pool->seen = true;
+  pool->was_up = res->up;
+
+  const opcache_report_t *oc = &res->opcache;
+  if (!res->opcache_ok || oc->availability != OPCACHE_OK)
+    return;
+  if (pool->opcache_seen) {
+    /* A reload resets the counters: only a rise is a restart. */
+    if (oc->oom_restarts > pool->oom_restarts)
+      notify(pool, NOTIF_WARNING, "opcache_restarts", "oom",
+             "OPcache of pool \"%s\" restarted for lack of memory (%.0f so far): raise "
+             "opcache.memory_consumption",
+             name, oc->oom_restarts);
+    if (oc->hash_restarts > pool->hash_restarts)
+      notify(pool, NOTIF_WARNING, "opcache_restarts", "hash",
+             "OPcache of pool \"%s\" restarted for lack of hash slots (%.0f so far): raise "
+             "opcache.max_accelerated_files",
+             name, oc->hash_restarts);
+    if (oc->cache_full && !pool->was_full)
+      notify(pool, NOTIF_WARNING, "opcache_state", "cache_full",
+             "OPcache of pool \"%s\" is full: new scripts are not cached", name);
+    else if (!oc->cache_full && pool->was_full)
+      notify(pool, NOTIF_OKAY, "opcache_state", "cache_full",
+             "OPcache of pool \"%s\" is no longer full", name);
+  }
+  pool->opcache_seen = true;
+  pool->was_full = oc->cache_full;
+  pool->oom_restarts = oc->oom_restarts;
+  pool->hash_restarts = oc->hash_restarts;
 }
 
 /* Logs each kind of failure once, and its recovery once. */
@@ -455,8 +569,108 @@ static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
               PLUGIN " plugin: pool \"%s\": OPcache figures readable again", name);
 }
 
+/* An explicit <Pool> block overrides a discovered pool of its name or its address. */
+static bool configured_explicitly(const fcgx_pool_config_t *cfg) {
+  for (size_t i = 0; i < pools_num; i++)
+    if (strcmp(pools[i]->cfg.name, cfg->name) == 0 ||
+        strcmp(pools[i]->cfg.addr.display, cfg->addr.display) == 0)
+      return true;
+  return false;
+}
+
+/* Rescans the host's php-fpm masters; when what is found changed, the group's pools are rebuilt
+ * (a pool that stays keeps its state: complaints, counters seen) and the result logged once. */
+static void rescan(fcgx_group_t *group) {
+  fcgx_pool_config_t defaults;
+  discovery_t fresh;
+  char err[300];
+
+  fcgx_pool_config_defaults(&defaults);
+  defaults.timeout_ms = default_timeout_ms;
+  if (discovery_scan(PROC_ROOT, &defaults, &fresh, err, sizeof(err)) != 0) {
+    c_complain(LOG_ERR, &group->scan_complaint, PLUGIN " plugin: AutoDiscover: %s", err);
+    return;
+  }
+  c_release(LOG_INFO, &group->scan_complaint, PLUGIN " plugin: AutoDiscover works again");
+  size_t kept = 0;
+  for (size_t i = 0; i < fresh.n; i++)
+    if (!configured_explicitly(&fresh.pools[i].cfg))
+      fresh.pools[kept++] = fresh.pools[i];
+  fresh.n = kept;
+  if (group->pools != NULL && discovery_same(&group->found, &fresh)) {
+    discovery_free(&fresh);
+    return;
+  }
+
+  fcgx_pool_t **next = calloc(fresh.n ? fresh.n : 1, sizeof(fcgx_pool_t *));
+  fcgx_pool_poll_t *polls = calloc(fresh.n ? fresh.n : 1, sizeof(*polls));
+  if (next == NULL || polls == NULL) {
+    sfree(next);
+    sfree(polls);
+    discovery_free(&fresh);
+    return;
+  }
+  for (size_t i = 0; i < fresh.n; i++) {
+    const discovered_pool_t *d = &fresh.pools[i];
+    for (size_t j = 0; j < group->n && next[i] == NULL; j++)
+      if (group->pools[j] != NULL && strcmp(group->pools[j]->cfg.name, d->cfg.name) == 0) {
+        next[i] = group->pools[j];
+        group->pools[j] = NULL;
+        next[i]->cfg = d->cfg;
+      }
+    if (next[i] == NULL)
+      next[i] = pool_new(&d->cfg);
+    if (next[i] == NULL)
+      continue;
+    sstrncpy(next[i]->opcache_instance, d->opcache_reader ? d->master_instance : "",
+             sizeof(next[i]->opcache_instance));
+  }
+  for (size_t j = 0; j < group->n; j++) {
+    fcgx_pool_poll_release(&group->polls[j]);
+    sfree(group->pools[j]); /* gone: its master stopped or its pool was removed */
+  }
+  /* A pool that could not be allocated is left out of this round. */
+  size_t n = 0;
+  for (size_t i = 0; i < fresh.n; i++)
+    if (next[i] != NULL) {
+      next[n] = next[i];
+      fresh.pools[n] = fresh.pools[i];
+      polls[n].cfg = &next[n]->cfg;
+      n++;
+    }
+  fresh.n = n;
+  sfree(group->pools);
+  sfree(group->polls);
+  discovery_free(&group->found);
+  group->pools = next;
+  group->polls = polls;
+  group->n = n;
+  group->found = fresh;
+  INFO(PLUGIN " plugin: AutoDiscover: %s", fresh.summary);
+}
+
+/* For discovered pools: their workers as /proc sees them, there even during saturation. */
+static void submit_workers(fcgx_group_t *group) {
+  worker_usage_t *usage = calloc(group->n ? group->n : 1, sizeof(*usage));
+  if (usage == NULL)
+    return;
+  discovery_worker_usage(PROC_ROOT, group->found.pools, group->n, usage);
+  for (size_t i = 0; i < group->n; i++) {
+    const fcgx_pool_t *pool = group->pools[i];
+    submit_gauge(pool, "fpm_workers", "count", usage[i].count);
+    /* hundredths of a CPU second: the rate is the percent of one core */
+    submit_derive(pool, "fpm_workers_cpu", NULL, usage[i].cpu_seconds * 100);
+    submit_gauge(pool, "fpm_workers_memory", "rss", usage[i].rss_bytes);
+  }
+  free(usage);
+}
+
 static int fcgx_read(user_data_t *ud) {
   fcgx_group_t *group = ud->data;
+  if (group->discovered && cdtime() >= group->next_scan) {
+    rescan(group);
+    group->next_scan = cdtime() + DISCOVERY_RESCAN;
+  }
   /* One timestamp for a read: the values of a poll belong together, and a slow read does not
    * crowd the next one into the same second (rrdtool refuses two updates at one time). */
   cdtime_t poll_time = cdtime();
@@ -466,6 +680,7 @@ static int fcgx_read(user_data_t *ud) {
     pool->poll_time = poll_time;
     fcgx_pool_result_t *res = &group->polls[i].result;
     log_result(pool, res);
+    notify_changes(pool, res);
     submit_gauge(pool, "fpm_up", NULL, res->up ? 1 : 0);
     if (res->status_ok)
       submit_status(pool, res);
@@ -480,6 +695,8 @@ static int fcgx_read(user_data_t *ud) {
     }
     fcgx_pool_poll_release(&group->polls[i]);
   }
+  if (group->discovered)
+    submit_workers(group);
   /* Always 0: a failing read callback is suspended with its every pool, healthy ones included. */
   return 0;
 }
@@ -490,8 +707,12 @@ static void group_free(void *data) {
   fcgx_group_t *group = data;
   if (group == NULL)
     return;
-  for (size_t i = 0; i < group->n; i++)
+  for (size_t i = 0; i < group->n; i++) {
     fcgx_pool_poll_release(&group->polls[i]);
+    if (group->discovered)
+      sfree(group->pools[i]); /* explicit pools are freed at shutdown */
+  }
+  discovery_free(&group->found);
   sfree(group->polls);
   sfree(group->pools);
   sfree(group);
@@ -523,9 +744,26 @@ static int register_group(cdtime_t interval) {
                                       &(user_data_t){.data = group, .free_func = group_free});
 }
 
+static int register_discovery(void) {
+  fcgx_group_t *group = calloc(1, sizeof(*group));
+  if (group == NULL)
+    return -1;
+  group->discovered = true;
+  C_COMPLAIN_INIT(&group->scan_complaint);
+  rescan(group); /* the first scan at start: its log line says what was found */
+  group->next_scan = cdtime() + DISCOVERY_RESCAN;
+  return plugin_register_complex_read(PLUGIN, PLUGIN "-discovered", fcgx_read, 0,
+                                      &(user_data_t){.data = group, .free_func = group_free});
+}
+
 static int fcgx_init(void) {
+  if (auto_discover && register_discovery() != 0) {
+    ERROR(PLUGIN " plugin: cannot register the AutoDiscover read callback");
+    return -1;
+  }
   if (pools_num == 0) {
-    WARNING(PLUGIN " plugin: no <Pool> configured: nothing to poll");
+    if (!auto_discover)
+      WARNING(PLUGIN " plugin: no <Pool> configured and AutoDiscover off: nothing to poll");
     return 0;
   }
   for (size_t i = 0; i < pools_num; i++)

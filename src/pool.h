@@ -25,6 +25,7 @@ typedef struct {
   char opcache_script[512]; /* its path as the pool sees it */
   int timeout_ms;
   size_t max_reply;
+  int max_children; /* pm.max_children, 0 unknown: utilisation needs it */
 } fcgx_pool_config_t;
 
 void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg);

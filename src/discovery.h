@@ -1,0 +1,47 @@
+/* AutoDiscover: the php-fpm masters running on this host, read into pool configurations the
+ * plugin polls (no collectd here). discovery_scan allocates; discovery_free releases. */
+#ifndef FCGX_DISCOVERY_H
+#define FCGX_DISCOVERY_H
+
+#include "pool.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct {
+  fcgx_pool_config_t cfg; /* cfg.name: the plugin instance (the pool's name when unique) */
+  char pool_name[128];    /* the pool's [section] name in php-fpm */
+  pid_t master_pid;
+  unsigned long long master_start, master_exec; /* identity: changes on restart and reload */
+  char master_instance[128]; /* the master's stable name: its OPcache's plugin instance */
+  char conf_path[512];
+  bool opcache_reader; /* the one pool of its master that reads the shared OPcache */
+} discovered_pool_t;
+
+typedef struct {
+  discovered_pool_t *pools;
+  size_t n;
+  char summary[4096]; /* one line for the log: what was found, what lacks pm.status_path */
+} discovery_t;
+
+/* Finds every php-fpm master under proc_root ("/proc"), reads its configuration and lists the
+ * pools that have a status path. defaults gives Timeout, OPcacheScript, and so on. Returns 0 (an
+ * empty result when there is no master), or -1 with err set. */
+int discovery_scan(const char *proc_root, const fcgx_pool_config_t *defaults, discovery_t *out,
+                   char *err, size_t err_size);
+void discovery_free(discovery_t *d);
+/* Whether two scans found the same pools at the same addresses, masters unchanged. */
+bool discovery_same(const discovery_t *a, const discovery_t *b);
+
+typedef struct {
+  double count;
+  double cpu_seconds;
+  double rss_bytes;
+} worker_usage_t;
+
+/* Sums the "php-fpm: pool NAME" workers of each pool's master from /proc. usage[i] is for
+ * pools[i]; a pool whose master is gone gets count 0. */
+void discovery_worker_usage(const char *proc_root, const discovered_pool_t *pools, size_t n,
+                            worker_usage_t *usage);
+
+#endif
