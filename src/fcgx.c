@@ -14,6 +14,7 @@
 typedef struct {
   fcgx_pool_config_t cfg;
   bool timeout_set;  /* else the plugin-wide Timeout applies */
+  bool script_set;   /* else the plugin-wide OPcacheScript applies */
   cdtime_t interval; /* 0: collectd's global Interval */
   c_complain_t down_complaint;
   c_complain_t status_complaint;
@@ -52,6 +53,7 @@ static fcgx_pool_t **pools;
 static size_t pools_num;
 static int default_timeout_ms = FCGX_DEFAULT_TIMEOUT_MS;
 static bool auto_discover;
+static char default_script[512]; /* <Plugin fcgx> OPcacheScript: "" for the built-in default */
 
 /* ---- configuration ---- */
 
@@ -214,9 +216,10 @@ static int config_pool(oconfig_item_t *ci) {
       pool->cfg.max_reply = (size_t)bytes;
     } else if (strcasecmp(child->key, "OPcache") == 0)
       rc = cf_util_get_boolean(child, &pool->cfg.opcache);
-    else if (strcasecmp(child->key, "OPcacheScript") == 0)
+    else if (strcasecmp(child->key, "OPcacheScript") == 0) {
       rc = config_string(child, name, pool->cfg.opcache_script, sizeof(pool->cfg.opcache_script));
-    else if (strcasecmp(child->key, "Timeout") == 0) {
+      pool->script_set = true;
+    } else if (strcasecmp(child->key, "Timeout") == 0) {
       char where[DATA_MAX_NAME_LEN + 16];
       ssnprintf(where, sizeof(where), "pool \"%s\"", name);
       rc = config_timeout(child, where, &pool->cfg.timeout_ms);
@@ -278,7 +281,13 @@ static int fcgx_config(oconfig_item_t *ci) {
       rc = config_timeout(child, "<Plugin fcgx>", &default_timeout_ms);
     else if (strcasecmp(child->key, "AutoDiscover") == 0)
       rc = cf_util_get_boolean(child, &auto_discover);
-    else {
+    else if (strcasecmp(child->key, "OPcacheScript") == 0) {
+      rc = config_string(child, "<Plugin fcgx>", default_script, sizeof(default_script));
+      if (rc == 0 && default_script[0] != '/') {
+        ERROR(PLUGIN " plugin: OPcacheScript must be an absolute path, as the pools see it");
+        rc = -1;
+      }
+    } else {
       ERROR(PLUGIN " plugin: unknown option \"%s\" in <Plugin fcgx>", child->key);
       rc = -1;
     }
@@ -587,6 +596,8 @@ static void rescan(fcgx_group_t *group) {
 
   fcgx_pool_config_defaults(&defaults);
   defaults.timeout_ms = default_timeout_ms;
+  if (default_script[0])
+    sstrncpy(defaults.opcache_script, default_script, sizeof(defaults.opcache_script));
   if (discovery_scan(PROC_ROOT, &defaults, &fresh, err, sizeof(err)) != 0) {
     c_complain(LOG_ERR, &group->scan_complaint, PLUGIN " plugin: AutoDiscover: %s", err);
     return;
@@ -766,9 +777,12 @@ static int fcgx_init(void) {
       WARNING(PLUGIN " plugin: no <Pool> configured and AutoDiscover off: nothing to poll");
     return 0;
   }
-  for (size_t i = 0; i < pools_num; i++)
+  for (size_t i = 0; i < pools_num; i++) {
     if (!pools[i]->timeout_set)
       pools[i]->cfg.timeout_ms = default_timeout_ms;
+    if (!pools[i]->script_set && default_script[0])
+      sstrncpy(pools[i]->cfg.opcache_script, default_script, sizeof(pools[i]->cfg.opcache_script));
+  }
 
   /* One read callback per distinct Interval; each polls all of its pools at once. */
   for (size_t i = 0; i < pools_num; i++) {
