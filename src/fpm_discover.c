@@ -217,6 +217,19 @@ static void fill_master(const char *proc_root, fpm_master_t *m) {
     m->root[0] = '\0';
 }
 
+/* Makes room for one more element of a growing array; -1 when memory runs out (list intact). */
+static int reserve_one(void **list, size_t count, size_t *cap, size_t elem_size) {
+  if (count < *cap)
+    return 0;
+  size_t grown_cap = *cap == 0 ? 8 : *cap * 2;
+  void *grown = realloc(*list, grown_cap * elem_size);
+  if (grown == NULL)
+    return -1;
+  *list = grown;
+  *cap = grown_cap;
+  return 0;
+}
+
 int fpm_discover_masters(const char *proc_root, fpm_master_t **out, size_t *n, char *err,
                          size_t err_size) {
   *out = NULL;
@@ -249,16 +262,11 @@ int fpm_discover_masters(const char *proc_root, fpm_master_t **out, size_t *n, c
     fill_master(proc_root, &m);
     if (count == FPM_DISCOVER_MAX_MASTERS)
       break;
-    if (count == cap) {
-      cap = cap == 0 ? 4 : cap * 2;
-      fpm_master_t *grown = realloc(list, cap * sizeof(*grown));
-      if (grown == NULL) {
-        snprintf(err, err_size, "out of memory");
-        free(list);
-        closedir(dir);
-        return -1;
-      }
-      list = grown;
+    if (reserve_one((void **)&list, count, &cap, sizeof(*list)) != 0) {
+      snprintf(err, err_size, "out of memory");
+      free(list);
+      closedir(dir);
+      return -1;
     }
     list[count++] = m;
   }
@@ -298,16 +306,11 @@ int fpm_discover_workers(const char *proc_root, pid_t master, const char *pool, 
     if (read_stat(proc_root, pid, &st) != 0 || st.ppid != (long long)master)
       continue;
     w.pid = pid;
-    if (count == cap) {
-      cap = cap == 0 ? 16 : cap * 2;
-      fpm_worker_t *grown = realloc(list, cap * sizeof(*grown));
-      if (grown == NULL) {
-        snprintf(err, err_size, "out of memory");
-        free(list);
-        closedir(dir);
-        return -1;
-      }
-      list = grown;
+    if (reserve_one((void **)&list, count, &cap, sizeof(*list)) != 0) {
+      snprintf(err, err_size, "out of memory");
+      free(list);
+      closedir(dir);
+      return -1;
     }
     list[count++] = w;
   }
