@@ -107,6 +107,7 @@ static void fail_errno(fcgx_request_t *req, const char *what, int error) {
 }
 
 static void open_connection(fcgx_request_t *req);
+static void do_send(fcgx_request_t *req);
 
 /* A host name may have several addresses (::1 and 127.0.0.1): try the next before failing. */
 static void connect_failed(fcgx_request_t *req, int error) {
@@ -133,7 +134,9 @@ static void open_connection(fcgx_request_t *req) {
     return;
   }
   if (connect(req->fd, (const struct sockaddr *)sa, addr->sa_len[addr->current]) == 0) {
+    /* A unix socket connects at once: send now rather than after a poll round. */
     req->phase = FCGX_REQ_SENDING;
+    do_send(req);
   } else if (errno == EAGAIN && addr->is_unix) {
     /* A unix socket whose accept queue is full refuses at once instead of waiting. */
     snprintf(req->error, sizeof(req->error), "connect to %s: listen queue full (%s)", addr->display,
@@ -247,7 +250,9 @@ static void do_receive(fcgx_request_t *req) {
 }
 
 void fcgx_request_step(fcgx_request_t *req, short revents) {
-  if (req->phase == FCGX_REQ_CONNECTING) {
+  (void)revents; /* each phase's own call says what happened: SO_ERROR, send, recv */
+  switch (req->phase) {
+  case FCGX_REQ_CONNECTING: {
     int error = 0;
     socklen_t len = sizeof(error);
     if (getsockopt(req->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0)
@@ -257,12 +262,18 @@ void fcgx_request_step(fcgx_request_t *req, short revents) {
       return;
     }
     req->phase = FCGX_REQ_SENDING;
+    do_send(req); /* connected: writable now */
+    break;
   }
-  if (req->phase == FCGX_REQ_SENDING && (revents & (POLLOUT | POLLERR | POLLHUP)))
+  case FCGX_REQ_SENDING:
     do_send(req);
-  /* Reading right after sending saves a poll round when the reply is already there. */
-  if (req->phase == FCGX_REQ_RECEIVING)
+    break;
+  case FCGX_REQ_RECEIVING:
     do_receive(req);
+    break;
+  default:
+    break;
+  }
 }
 
 void fcgx_request_expire(fcgx_request_t *req) {
