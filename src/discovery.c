@@ -4,30 +4,27 @@
 #include "fpm_config.h"
 #include "fpm_discover.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* "/usr/sbin/php-fpm8.2" -> "php-fpm8.2": the master's name, stable across restarts. */
-static void master_instance(const fpm_master_t *m, const fpm_master_t *all, size_t n, char *out,
-                            size_t size) {
+/* The master's name, stable across restarts and whatever else runs: its binary's basename
+ * ("php-fpm8.2") when it reads that binary's Debian default configuration, else the basename
+ * and the configuration's path, with what a plugin instance may not hold written as '_'. */
+static void master_instance(const fpm_master_t *m, char *out, size_t size) {
   const char *base = strrchr(m->exe, '/');
   base = base ? base + 1 : (m->exe[0] ? m->exe : "php-fpm");
-  size_t same = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *other = strrchr(all[i].exe, '/');
-    other = other ? other + 1 : (all[i].exe[0] ? all[i].exe : "php-fpm");
-    same += strcmp(other, base) == 0;
-  }
-  if (same <= 1) {
+  char debian_default[300] = "";
+  if (strncmp(base, "php-fpm", 7) == 0 && base[7] != '\0')
+    snprintf(debian_default, sizeof(debian_default), "/etc/php/%s/fpm/php-fpm.conf", base + 7);
+  if (strcmp(m->conf_path, debian_default) == 0) {
     snprintf(out, size, "%s", base);
     return;
   }
-  /* Several masters of one binary (containers, several configurations): add the config path,
-   * with what a plugin instance may not hold replaced. */
-  snprintf(out, size, "%s%s", base, m->conf_path);
-  for (char *p = out + strlen(base); *p; p++)
-    if (*p == '/' || *p == ' ' || *p == '"' || *p == '\\')
+  snprintf(out, size, "%s_%s", base, m->conf_path + (m->conf_path[0] == '/'));
+  for (char *p = out + strlen(base) + 1; *p; p++)
+    if (*p == '/' || *p == ' ' || *p == '"' || *p == '\\' || (unsigned char)*p < ' ')
       *p = '_';
 }
 
@@ -44,10 +41,26 @@ static int set_address(fcgx_address_t *addr, const fpm_listen_t *listen, const c
   return -1;
 }
 
-static void append(char *buf, size_t size, const char *text) {
-  size_t len = strlen(buf);
-  if (len + 1 < size)
-    snprintf(buf + len, size - len, "%s", text);
+/* Appends one line to the report (each becomes one log line: collectd cuts longer ones). */
+__attribute__((format(printf, 2, 3))) static void report(discovery_t *out, const char *fmt, ...) {
+  char line[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  size_t len = strlen(line);
+  if (out->report_len + len + 2 > out->report_cap) {
+    size_t cap = (out->report_cap + len + 2) * 2;
+    char *grown = realloc(out->report, cap);
+    if (grown == NULL)
+      return;
+    out->report = grown;
+    out->report_cap = cap;
+  }
+  memcpy(out->report + out->report_len, line, len);
+  out->report_len += len;
+  out->report[out->report_len++] = '\n';
+  out->report[out->report_len] = '\0';
 }
 
 static int add_pool(discovery_t *out, size_t *cap, const discovered_pool_t *pool) {
@@ -63,30 +76,29 @@ static int add_pool(discovery_t *out, size_t *cap, const discovered_pool_t *pool
   return 0;
 }
 
-/* Adds the pools of one master; notes the ones that cannot be polled in the summary. */
-static void add_master(discovery_t *out, size_t *cap, const fpm_master_t *m, const char *instance,
-                       const fcgx_pool_config_t *defaults) {
+/* Adds the pools of one master, and a report line for each, polled or not and why. */
+static void add_master(discovery_t *out, size_t *cap, const fpm_master_t *m,
+                       const fcgx_pool_config_t *defaults, discovery_skip_fn skip, void *skip_ctx) {
   fpm_config_t conf;
   fpm_config_options_t opt = {.root = m->root};
-  char err[600], line[1200];
+  char err[600], instance[128];
+  master_instance(m, instance, sizeof(instance));
   fpm_config_init(&conf);
   if (fpm_config_load(m->conf_path, &opt, &conf, err, sizeof(err)) != 0) {
-    snprintf(line, sizeof(line), " master %d (%s): cannot read its configuration: %s;", (int)m->pid,
-             m->conf_path, err);
-    append(out->summary, sizeof(out->summary), line);
+    report(out, "master %d (%s): cannot read its configuration: %s", (int)m->pid, m->conf_path,
+           err);
     return;
   }
-  snprintf(line, sizeof(line), " master %d (%s):", (int)m->pid, m->conf_path);
-  append(out->summary, sizeof(out->summary), line);
+  report(out, "master %d (%s): %zu pool(s); its OPcache as \"%s\"", (int)m->pid, m->conf_path,
+         conf.n_pools, instance);
   /* Its sockets as we reach them: through /proc/PID/root only from another mount namespace. */
   const char *socket_root = m->ns_known && m->same_mnt_ns ? "" : m->root;
   bool reader_chosen = false;
   for (size_t i = 0; i < conf.n_pools; i++) {
     const fpm_pool_conf_t *pc = &conf.pools[i];
     if (pc->status_path[0] == '\0') {
-      snprintf(line, sizeof(line), " %s not polled (add `pm.status_path = /status` to [%s] in %s);",
-               pc->name, pc->name, pc->file);
-      append(out->summary, sizeof(out->summary), line);
+      report(out, "pool %s (master %d) not polled: add `pm.status_path = /status` to [%s] in %s",
+             pc->name, (int)m->pid, pc->name, pc->file);
       continue;
     }
     discovered_pool_t d;
@@ -99,13 +111,16 @@ static void add_master(discovery_t *out, size_t *cap, const fpm_master_t *m, con
     snprintf(d.cfg.ping_response, sizeof(d.cfg.ping_response), "%s", pc->ping_response);
     d.cfg.max_children = pc->max_children;
     if (set_address(&d.cfg.addr, &pc->listen, socket_root, err, sizeof(err)) != 0) {
-      snprintf(line, sizeof(line), " %s not polled (listen: %s);", pc->name, err);
-      append(out->summary, sizeof(out->summary), line);
+      report(out, "pool %s (master %d) not polled: listen: %s", pc->name, (int)m->pid, err);
       continue;
     }
     d.cfg.has_status_addr =
         pc->status_listen.kind != FPM_LISTEN_NONE &&
         set_address(&d.cfg.status_addr, &pc->status_listen, socket_root, err, sizeof(err)) == 0;
+    if (skip != NULL && skip(&d.cfg, skip_ctx)) {
+      report(out, "pool %s (master %d): configured by a <Pool> block", pc->name, (int)m->pid);
+      continue;
+    }
     /* One OPcache per master: read it once, through a pool whose workers see the script. */
     d.opcache_reader = defaults->opcache && !reader_chosen && pc->chroot[0] == '\0';
     reader_chosen = reader_chosen || d.opcache_reader;
@@ -114,32 +129,41 @@ static void add_master(discovery_t *out, size_t *cap, const fpm_master_t *m, con
     d.master_start = m->start_ticks;
     d.master_exec = m->exec_cookie;
     snprintf(d.master_instance, sizeof(d.master_instance), "%s", instance);
-    snprintf(d.conf_path, sizeof(d.conf_path), "%s", m->conf_path);
     if (add_pool(out, cap, &d) != 0)
       break;
-    snprintf(line, sizeof(line), " %s (%s%s)%s;", pc->name, d.cfg.addr.display,
-             d.cfg.has_status_addr ? ", status through pm.status_listen" : "",
-             d.opcache_reader ? ", reads the master's OPcache" : "");
-    append(out->summary, sizeof(out->summary), line);
+    report(out, "pool %s (master %d): %s%s%s", pc->name, (int)m->pid, d.cfg.addr.display,
+           d.cfg.has_status_addr ? ", status through pm.status_listen" : "",
+           d.opcache_reader ? ", reads the master's OPcache" : "");
   }
   fpm_config_free(&conf);
 }
 
-int discovery_scan(const char *proc_root, const fcgx_pool_config_t *defaults, discovery_t *out,
-                   char *err, size_t err_size) {
+int discovery_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
+                   discovery_skip_fn skip, void *skip_ctx, discovery_t *out, char *err,
+                   size_t err_size) {
   fpm_master_t *masters = NULL;
   size_t n_masters = 0, cap = 0;
   memset(out, 0, sizeof(*out));
   if (fpm_discover_masters(proc_root, &masters, &n_masters, err, err_size) != 0)
     return -1;
-  snprintf(out->summary, sizeof(out->summary), "%zu php-fpm master(s)", n_masters);
-  for (size_t i = 0; i < n_masters; i++) {
-    char instance[128];
-    master_instance(&masters[i], masters, n_masters, instance, sizeof(instance));
-    add_master(out, &cap, &masters[i], instance, defaults);
-  }
+  report(out, "%zu php-fpm master(s)", n_masters);
+  for (size_t i = 0; i < n_masters; i++)
+    add_master(out, &cap, &masters[i], defaults, skip, skip_ctx);
   free(masters);
 
+  for (size_t i = 0; i < out->n; i++)
+    for (size_t j = 0; j < out->n; j++) {
+      discovered_pool_t *x = &out->pools[i];
+      const discovered_pool_t *y = &out->pools[j];
+      if (i == j || x->master_pid == y->master_pid)
+        continue;
+      /* Two masters under one name (two containers with Debian's defaults): add the pid. */
+      if (strcmp(x->master_instance, y->master_instance) == 0) {
+        char named[sizeof(x->master_instance) + 16];
+        snprintf(named, sizeof(named), "%s_%d", x->master_instance, (int)x->master_pid);
+        snprintf(x->master_instance, sizeof(x->master_instance), "%s", named);
+      }
+    }
   /* One pool name in several masters: tell them apart by their master. */
   for (size_t i = 0; i < out->n; i++)
     for (size_t j = 0; j < out->n; j++)
@@ -153,6 +177,7 @@ int discovery_scan(const char *proc_root, const fcgx_pool_config_t *defaults, di
 
 void discovery_free(discovery_t *d) {
   free(d->pools);
+  free(d->report);
   memset(d, 0, sizeof(*d));
 }
 
@@ -162,8 +187,8 @@ bool discovery_same(const discovery_t *a, const discovery_t *b) {
   for (size_t i = 0; i < a->n; i++) {
     const discovered_pool_t *x = &a->pools[i], *y = &b->pools[i];
     if (strcmp(x->cfg.name, y->cfg.name) != 0 || x->master_pid != y->master_pid ||
-        x->master_start != y->master_start || x->master_exec != y->master_exec ||
-        strcmp(x->cfg.addr.display, y->cfg.addr.display) != 0 ||
+        strcmp(x->master_instance, y->master_instance) != 0 || x->master_start != y->master_start ||
+        x->master_exec != y->master_exec || strcmp(x->cfg.addr.display, y->cfg.addr.display) != 0 ||
         x->cfg.has_status_addr != y->cfg.has_status_addr ||
         x->cfg.max_children != y->cfg.max_children)
       return false;

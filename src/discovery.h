@@ -14,21 +14,27 @@ typedef struct {
   pid_t master_pid;
   unsigned long long master_start, master_exec; /* identity: changes on restart and reload */
   char master_instance[128]; /* the master's stable name: its OPcache's plugin instance */
-  char conf_path[512];
-  bool opcache_reader; /* the one pool of its master that reads the shared OPcache */
+  bool opcache_reader;       /* the one pool of its master that reads the shared OPcache */
 } discovered_pool_t;
 
 typedef struct {
   discovered_pool_t *pools;
   size_t n;
-  char summary[4096]; /* one line for the log: what was found, what lacks pm.status_path */
+  /* What was found, for the log: lines ending in '\n' (masters, pools polled or not and why,
+   * what to add to a pool without pm.status_path). */
+  char *report;
+  size_t report_len, report_cap;
 } discovery_t;
+
+/* Whether a found pool is configured explicitly (a <Pool> block wins): then it is left out. */
+typedef bool (*discovery_skip_fn)(const fcgx_pool_config_t *cfg, void *ctx);
 
 /* Finds every php-fpm master under proc_root ("/proc"), reads its configuration and lists the
  * pools that have a status path. defaults gives Timeout, OPcacheScript, and so on. Returns 0 (an
  * empty result when there is no master), or -1 with err set. */
-int discovery_scan(const char *proc_root, const fcgx_pool_config_t *defaults, discovery_t *out,
-                   char *err, size_t err_size);
+int discovery_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
+                   discovery_skip_fn skip, void *skip_ctx, discovery_t *out, char *err,
+                   size_t err_size);
 void discovery_free(discovery_t *d);
 /* Whether two scans found the same pools at the same addresses, masters unchanged. */
 bool discovery_same(const discovery_t *a, const discovery_t *b);

@@ -465,6 +465,10 @@ __attribute__((format(printf, 5, 6))) static void notify(const fcgx_pool_t *pool
                                                          const char *type,
                                                          const char *type_instance,
                                                          const char *format, ...) {
+  /* OPcache's notifications go where its values go: the master's name when it is known. */
+  const char *instance = strncmp(type, "opcache", 7) == 0 && pool->opcache_instance[0]
+                             ? pool->opcache_instance
+                             : pool->cfg.name;
   notification_t n = {.severity = severity, .time = pool->poll_time};
   va_list ap;
   va_start(ap, format);
@@ -472,7 +476,7 @@ __attribute__((format(printf, 5, 6))) static void notify(const fcgx_pool_t *pool
   va_end(ap);
   sstrncpy(n.host, hostname_g, sizeof(n.host));
   sstrncpy(n.plugin, PLUGIN, sizeof(n.plugin));
-  sstrncpy(n.plugin_instance, pool->cfg.name, sizeof(n.plugin_instance));
+  sstrncpy(n.plugin_instance, instance, sizeof(n.plugin_instance));
   sstrncpy(n.type, type, sizeof(n.type));
   if (type_instance != NULL)
     sstrncpy(n.type_instance, type_instance, sizeof(n.type_instance));
@@ -579,7 +583,8 @@ static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
 }
 
 /* An explicit <Pool> block overrides a discovered pool of its name or its address. */
-static bool configured_explicitly(const fcgx_pool_config_t *cfg) {
+static bool configured_explicitly(const fcgx_pool_config_t *cfg, void *ctx) {
+  (void)ctx;
   for (size_t i = 0; i < pools_num; i++)
     if (strcmp(pools[i]->cfg.name, cfg->name) == 0 ||
         strcmp(pools[i]->cfg.addr.display, cfg->addr.display) == 0)
@@ -598,16 +603,12 @@ static void rescan(fcgx_group_t *group) {
   defaults.timeout_ms = default_timeout_ms;
   if (default_script[0])
     sstrncpy(defaults.opcache_script, default_script, sizeof(defaults.opcache_script));
-  if (discovery_scan(PROC_ROOT, &defaults, &fresh, err, sizeof(err)) != 0) {
+  if (discovery_scan(PROC_ROOT, &defaults, configured_explicitly, NULL, &fresh, err, sizeof(err)) !=
+      0) {
     c_complain(LOG_ERR, &group->scan_complaint, PLUGIN " plugin: AutoDiscover: %s", err);
     return;
   }
   c_release(LOG_INFO, &group->scan_complaint, PLUGIN " plugin: AutoDiscover works again");
-  size_t kept = 0;
-  for (size_t i = 0; i < fresh.n; i++)
-    if (!configured_explicitly(&fresh.pools[i].cfg))
-      fresh.pools[kept++] = fresh.pools[i];
-  fresh.n = kept;
   if (group->pools != NULL && discovery_same(&group->found, &fresh)) {
     discovery_free(&fresh);
     return;
@@ -638,7 +639,12 @@ static void rescan(fcgx_group_t *group) {
   }
   for (size_t j = 0; j < group->n; j++) {
     fcgx_pool_poll_release(&group->polls[j]);
-    sfree(group->pools[j]); /* gone: its master stopped or its pool was removed */
+    fcgx_pool_t *gone = group->pools[j]; /* its master stopped or its pool was removed */
+    if (gone != NULL && gone->seen && !gone->was_up) /* clear what its FAILURE opened */
+      notify(gone, NOTIF_OKAY, "fpm_up", NULL,
+             "PHP-FPM pool \"%s\" is gone: its master stopped or the pool was removed",
+             gone->cfg.name);
+    sfree(gone);
   }
   /* A pool that could not be allocated is left out of this round. */
   size_t n = 0;
@@ -657,7 +663,13 @@ static void rescan(fcgx_group_t *group) {
   group->polls = polls;
   group->n = n;
   group->found = fresh;
-  INFO(PLUGIN " plugin: AutoDiscover: %s", fresh.summary);
+  /* One log line each: collectd cuts a long one, and a host can have hundreds of pools. */
+  for (char *line = fresh.report, *end; line != NULL && *line; line = end + 1) {
+    end = strchr(line, '\n');
+    if (end == NULL)
+      break;
+    INFO(PLUGIN " plugin: AutoDiscover: %.*s", (int)(end - line), line);
+  }
 }
 
 /* For discovered pools: their workers as /proc sees them, there even during saturation. */
