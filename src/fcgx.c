@@ -84,6 +84,14 @@ static int config_timeout(const oconfig_item_t *ci, const char *where, int *time
 
 /* collectd identifiers are host/plugin-instance/type-instance, and writers turn them into file
  * names, Graphite paths and Prometheus labels. */
+/* What a plugin instance may not hold: it becomes file names, Graphite paths and labels. */
+static int check_instance_chars(const char *name) {
+  for (const char *p = name; *p; p++)
+    if (*p == '/' || *p == '"' || *p == '\\' || (unsigned char)*p <= ' ' || *p == 0x7f)
+      return -1;
+  return 0;
+}
+
 static int check_pool_name(const char *name) {
   if (name[0] == '\0') {
     ERROR(PLUGIN " plugin: a <Pool> block needs a name, e.g. <Pool \"www\">");
@@ -93,13 +101,12 @@ static int check_pool_name(const char *name) {
     ERROR(PLUGIN " plugin: pool name \"%s\" is longer than %d bytes", name, DATA_MAX_NAME_LEN - 1);
     return -1;
   }
-  for (const char *p = name; *p; p++)
-    if (*p == '/' || *p == '"' || *p == '\\' || (unsigned char)*p <= ' ' || *p == 0x7f) {
-      ERROR(PLUGIN " plugin: pool name \"%s\" cannot be a collectd plugin instance: it must not "
-                   "contain '/', quotes, backslashes, spaces or control characters",
-            name);
-      return -1;
-    }
+  if (check_instance_chars(name) != 0) {
+    ERROR(PLUGIN " plugin: pool name \"%s\" cannot be a collectd plugin instance: it must not "
+                 "contain '/', quotes, backslashes, spaces or control characters",
+          name);
+    return -1;
+  }
   for (size_t i = 0; i < pools_num; i++)
     if (strcmp(pools[i]->cfg.name, name) == 0) {
       ERROR(PLUGIN " plugin: pool \"%s\" is configured twice", name);
@@ -214,6 +221,17 @@ static int config_pool(oconfig_item_t *ci) {
         rc = -1;
       }
       pool->cfg.max_reply = (size_t)bytes;
+    } else if (strcasecmp(child->key, "KernelQueue") == 0)
+      rc = cf_util_get_boolean(child, &pool->cfg.kernel_queue);
+    else if (strcasecmp(child->key, "OPcacheInstance") == 0) {
+      /* the master's name, when this pool reads OPcache for all the pools of its master */
+      rc = config_string(child, name, pool->opcache_instance, sizeof(pool->opcache_instance));
+      if (rc == 0 && (pool->opcache_instance[0] == '\0' ||
+                      check_instance_chars(pool->opcache_instance) != 0)) {
+        ERROR(PLUGIN " plugin: pool \"%s\": OPcacheInstance \"%s\" cannot be a plugin instance",
+              name, pool->opcache_instance);
+        rc = -1;
+      }
     } else if (strcasecmp(child->key, "OPcache") == 0)
       rc = cf_util_get_boolean(child, &pool->cfg.opcache);
     else if (strcasecmp(child->key, "OPcacheScript") == 0) {

@@ -49,7 +49,7 @@ class StaticPools(unittest.TestCase):
             harness.pool_block("www", cls.fpm.address("www"), ProcessDetails=True),
             harness.pool_block("tcp", cls.fpm.address("tcp"), ProcessDetails=True),
             harness.pool_block("lite", cls.fpm.address("lite"), ProcessDetails=False,
-                               PingPath=""),
+                               PingPath="", KernelQueue=False, MaxChildren=2),
             timeout=800)
         cls.cd = harness.start_collectd(cls, block, interval=INTERVAL)
         for pool in ("www", "tcp", "lite"):
@@ -85,7 +85,11 @@ class StaticPools(unittest.TestCase):
             with self.subTest(pool=pool):
                 self.assertEqual(self.pool_identifiers(pool),
                                  POOL_METRICS | PING_METRICS | DETAIL_METRICS)
-        self.assertEqual(self.pool_identifiers("lite"), POOL_METRICS)
+        # KernelQueue false: not the kernel's figures; MaxChildren: the limit and utilisation.
+        self.assertEqual(self.pool_identifiers("lite"),
+                         POOL_METRICS - {"fpm_queue-kernel", "fpm_queue-kernel_max"}
+                         | {"fpm_processes-limit", "fpm_utilization-active"})
+        self.assertEqual(self.cd.getval("fcgx-lite/fpm_processes-limit"), 2.0)
 
     def test_plugin_does_not_count_itself_active(self):
         """An idle static pool: php-fpm's own status (read by a client through the pool socket)

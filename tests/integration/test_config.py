@@ -42,9 +42,16 @@ class ConfigErrors(unittest.TestCase):
     PingPath "/ping"
     PingResponse "pong"
     ProcessDetails true
+    OPcache true
+    OPcacheScript "/usr/share/collectd/fcgx/fcgx-status.php"
+    OPcacheInstance "php-fpm8.2"
+    KernelQueue false
+    MaxChildren 5
+    MaxReplySize 65536
     Timeout 300
     Interval 10
-'''), "  Timeout 300\n")
+'''), "  Timeout 300\n  AutoDiscover false\n"
+              '  OPcacheScript "/usr/share/collectd/fcgx/fcgx-status.php"\n')
         tcp = block(pool("api", '''\
     Host "127.0.0.1"
     Port "1"
@@ -58,6 +65,15 @@ class ConfigErrors(unittest.TestCase):
             with self.subTest(text=text):
                 rc, out = harness.check_config(text)
                 self.assertEqual(rc, 0, "%s\n---\n%s" % (text, out))
+
+    def test_bad_new_options(self):
+        self.assert_rejected(block(pool("www", GOOD_POOL + '    OPcacheInstance "a/b"\n')),
+                             "OPcacheInstance")
+        self.assert_rejected(block(pool("www", GOOD_POOL + "    MaxChildren 0\n")), "MaxChildren")
+        self.assert_rejected(block(pool("www", GOOD_POOL + "    MaxReplySize 100\n")),
+                             "MaxReplySize")
+        self.assert_rejected(block(pool("www", GOOD_POOL), '  OPcacheScript "relative.php"\n'),
+                             "OPcacheScript")
 
     def test_unknown_option(self):
         self.assert_rejected(block(pool("www", GOOD_POOL + "    Bogus 1\n")), "Bogus")
