@@ -392,8 +392,12 @@ static void submit_status(const fcgx_pool_t *pool, const fcgx_pool_result_t *res
 static void submit_cache(const fcgx_pool_t *pool, const char *type, const char *type_instance,
                          double value, bool derive) {
   const char *instance = pool->opcache_instance[0] ? pool->opcache_instance : pool->cfg.name;
-  submit_as(pool, instance, type, type_instance,
-            derive ? (value_t){.derive = (derive_t)value} : (value_t){.gauge = value});
+  value_t v;
+  if (derive)
+    v.derive = (derive_t)value;
+  else
+    v.gauge = value;
+  submit_as(pool, instance, type, type_instance, v);
 }
 
 static void submit_opcache(const fcgx_pool_t *pool, const opcache_report_t *oc) {

@@ -66,11 +66,16 @@ def report(address):
     return json.loads(body.decode())
 
 
-def last(cd, ident):
+def last(cd, ident, timeout=5):
     """The latest value of ident, exact: GETVAL prints 7 significant digits (1.250414e+08),
-    the csv plugin all of them."""
-    rows = cd.csv_rows(ident)
-    return rows[-1][1] if rows else None
+    the csv plugin all of them. collectd's write threads write a read's values one by one: wait
+    (bounded) for a first row; None when none comes."""
+    try:
+        rows = harness.wait_for(lambda: cd.csv_rows(ident), timeout, interval=0.05,
+                                what="a csv row of " + ident)
+    except TimeoutError:
+        return None
+    return rows[-1][1]
 
 
 def row_after(cd, ident, t, timeout=5):

@@ -140,7 +140,7 @@ static void test_bad_attribute(void **state) {
     struct nlmsghdr nlh;
     struct unix_diag_msg msg;
     struct nlattr attr;
-    char name[8];
+    char name[8]; // cppcheck-suppress unusedStructMember ; the attribute's payload, read as bytes
   } m = {.nlh = {.nlmsg_len = sizeof(m), .nlmsg_type = SOCK_DIAG_BY_FAMILY},
          .msg = {.udiag_family = AF_UNIX, .udiag_state = 10},
          .attr = {.nla_len = 200, .nla_type = UNIX_DIAG_NAME},
