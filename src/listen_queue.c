@@ -66,7 +66,7 @@ int listen_table_read(listen_table_t *table, bool unix_sockets, bool tcp_sockets
     snprintf(err, err_size, "netlink sock_diag socket: %s", strerror(errno));
     return -1;
   }
-  struct timeval tv = {.tv_sec = 0, .tv_usec = DUMP_TIMEOUT_MS * 1000};
+  struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)DUMP_TIMEOUT_MS * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   uint32_t seq = 1;
   if (unix_sockets)
