@@ -5,6 +5,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -150,7 +151,9 @@ sock_diag_result_t sock_diag_parse(const void *buf, size_t len, sock_diag_fn fn,
     if (nlh.nlmsg_type == NLMSG_ERROR) {
       struct nlmsgerr e = {0};
       memcpy(&e, payload, payload_len < sizeof(e) ? payload_len : sizeof(e));
-      snprintf(err, err_size, "sock_diag: %s", strerror(e.error < 0 ? -e.error : e.error));
+      /* the kernel sends -errno; INT_MIN (a corrupt reply) has no positive */
+      int code = e.error < 0 && e.error != INT_MIN ? -e.error : e.error;
+      snprintf(err, err_size, "sock_diag: %s", strerror(code));
       return SOCK_DIAG_ERROR;
     }
     if (nlh.nlmsg_type == SOCK_DIAG_BY_FAMILY &&

@@ -10,6 +10,7 @@
 #include "unit_helpers.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
@@ -122,6 +123,20 @@ static void test_error_reply(void **state) {
   assert_int_equal(c.n, 0);
 }
 
+/* Found by fuzzing: an error code of INT_MIN has no positive (negating it overflowed). */
+static void test_error_int_min(void **state) {
+  (void)state;
+  struct {
+    struct nlmsghdr nlh;
+    struct nlmsgerr err;
+  } msg = {.nlh = {.nlmsg_len = sizeof(msg), .nlmsg_type = NLMSG_ERROR}, .err = {.error = INT_MIN}};
+  collected_t c = {.n = 0};
+  char err[200] = "";
+  assert_int_equal(sock_diag_parse(&msg, sizeof(msg), collect, &c, err, sizeof(err)),
+                   SOCK_DIAG_ERROR);
+  assert_non_null(strstr(err, "sock_diag: "));
+}
+
 static void test_length_beyond_reply(void **state) {
   (void)state;
   struct nlmsghdr nlh = {.nlmsg_len = 4096, .nlmsg_type = SOCK_DIAG_BY_FAMILY};
@@ -177,13 +192,10 @@ static void test_requests(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_unix_reply),
-      cmocka_unit_test(test_inet_reply),
-      cmocka_unit_test(test_every_prefix),
-      cmocka_unit_test(test_error_reply),
-      cmocka_unit_test(test_length_beyond_reply),
-      cmocka_unit_test(test_bad_attribute),
-      cmocka_unit_test(test_requests),
+      cmocka_unit_test(test_unix_reply),    cmocka_unit_test(test_inet_reply),
+      cmocka_unit_test(test_every_prefix),  cmocka_unit_test(test_error_reply),
+      cmocka_unit_test(test_error_int_min), cmocka_unit_test(test_length_beyond_reply),
+      cmocka_unit_test(test_bad_attribute), cmocka_unit_test(test_requests),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
