@@ -1,5 +1,5 @@
-/* One pool's poll: status (with a retry and a fallback) and ping, run concurrently with every
- * other pool's; see pool.h. */
+/* One pool's poll: status (with a retry and a fallback), ping and the OPcache script, run
+ * concurrently with every other pool's, then the kernel's view of its queue; see pool.h. */
 #include "pool.h"
 
 #include "cgi_response.h"
