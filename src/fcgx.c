@@ -31,6 +31,7 @@ typedef struct {
   double oom_restarts, hash_restarts;
   /* discovered pools: the OPcache of a master is dispatched once, under its own name */
   char opcache_instance[DATA_MAX_NAME_LEN]; /* "" for the pool's name */
+  bool check_opcache; /* read once to compare with the master's: a pool may differ */
 } fcgx_pool_t;
 
 /* The pools that share one Interval, read by one callback; or the pools AutoDiscover found,
@@ -589,7 +590,7 @@ static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
     pool->start_time = res->status.start_time;
   }
 
-  if (!res->up || !res->opcache_enabled)
+  if (!res->up || !res->opcache_enabled || pool->check_opcache)
     return;
   char why[sizeof(res->opcache_error)];
   if (res->opcache_ok)
@@ -658,6 +659,10 @@ static void rescan(fcgx_group_t *group) {
       continue;
     sstrncpy(next[i]->opcache_instance, d->opcache_reader ? d->master_instance : "",
              sizeof(next[i]->opcache_instance));
+    /* The other pools share the reader's cache, but a pool of its own mind (OPcache off by
+     * php_admin_value, restrict_api) is worth one look: read it once, in the next read. */
+    next[i]->check_opcache = !d->opcache_reader && defaults.opcache;
+    next[i]->cfg.opcache = d->opcache_reader || next[i]->check_opcache;
   }
   for (size_t j = 0; j < group->n; j++) {
     fcgx_pool_poll_release(&group->polls[j]);
@@ -710,6 +715,34 @@ static void submit_workers(fcgx_group_t *group) {
   free(usage);
 }
 
+/* A discovered pool read once beside its master's reader: says when its OPcache differs. */
+static void compare_opcache(fcgx_group_t *group, size_t i) {
+  fcgx_pool_t *pool = group->pools[i];
+  const fcgx_pool_result_t *mine = &group->polls[i].result;
+  const discovered_pool_t *me = &group->found.pools[i];
+  for (size_t j = 0; j < group->n; j++) {
+    const fcgx_pool_result_t *reader = &group->polls[j].result;
+    if (j == i || !group->found.pools[j].opcache_reader ||
+        group->found.pools[j].master_pid != me->master_pid || !reader->opcache_ok ||
+        reader->opcache.availability != OPCACHE_OK)
+      continue;
+    char why[sizeof(mine->opcache_error)];
+    if (mine->opcache_ok)
+      opcache_unavailable(pool, &mine->opcache, why, sizeof(why));
+    else
+      sstrncpy(why, mine->opcache_error, sizeof(why));
+    if (why[0] == '\0' && mine->opcache.enabled != reader->opcache.enabled)
+      ssnprintf(why, sizeof(why), "OPcache is %s in this pool (php_admin_value[opcache.enable])",
+                mine->opcache.enabled ? "on" : "off");
+    if (why[0] != '\0' && mine->up)
+      WARNING(PLUGIN " plugin: pool \"%s\": its OPcache differs from its master's (reported as "
+                     "\"%s\"): %s",
+              pool->cfg.name, group->pools[j]->opcache_instance, why);
+  }
+  pool->check_opcache = false;
+  pool->cfg.opcache = false;
+}
+
 static int fcgx_read(user_data_t *ud) {
   fcgx_group_t *group = ud->data;
   if (group->discovered && cdtime() >= group->next_scan) {
@@ -731,7 +764,9 @@ static int fcgx_read(user_data_t *ud) {
       submit_status(pool, res);
     if (res->ping_ok)
       submit_gauge(pool, "fpm_response_time", "ping", res->ping_seconds);
-    if (res->opcache_ok)
+    if (pool->check_opcache)
+      compare_opcache(group, i);
+    else if (res->opcache_ok)
       submit_script(pool, res);
     /* The kernel's figures come whatever php-fpm answered: they show a saturated pool. */
     if (res->kernel_queue_ok) {

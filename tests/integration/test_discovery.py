@@ -464,3 +464,36 @@ class AutoDiscover(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PoolWithItsOwnOPcache(unittest.TestCase):
+    """One master, two pools: OPcache is read once, through the first, and the second, which
+    turns OPcache off for itself (php_admin_value[opcache.enable] = 0), is looked at once and
+    named in a warning: it does not use the cache reported for its master."""
+
+    @classmethod
+    def setUpClass(cls):
+        suffix = os.urandom(3).hex()
+        cls.on, cls.off = "oon" + suffix, "ooff" + suffix
+        cls.fpm = harness.start_fpm(cls, [
+            {"name": cls.on, "max_children": 1},
+            {"name": cls.off, "max_children": 1,
+             "extra": {"php_admin_value[opcache.enable]": "0"}},
+        ])
+        script = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "src",
+                                               "fcgx-status.php"))
+        cls.cd = harness.start_collectd(cls, '<Plugin fcgx>\n  AutoDiscover true\n'
+                                        '  Timeout 800\n  OPcacheScript "%s"\n</Plugin>' % script,
+                                        interval=INTERVAL)
+
+    def test_the_differing_pool_is_named_once(self):
+        rx = r'pool "%s": its OPcache differs from its master.s' % self.off
+        lines = harness.wait_for(lambda: self.cd.log_lines(rx), NOTICED_WITHIN, interval=0.1,
+                                 what="a warning about %s" % self.off)
+        self.assertIn("OPcache is off in this pool", lines[0])
+        self.assertEqual(self.cd.log_lines(r'pool "%s": its OPcache differs' % self.on), [])
+        # Read once, not every interval: its accepted conn grows by 2 (status, ping) per read.
+        self.cd.wait_rows("fcgx-%s/fpm_up" % self.off, 4, NOTICED_WITHIN)
+        rows = [v for _, v in self.cd.csv_rows("fcgx-%s/fpm_requests-accepted" % self.off)]
+        self.assertEqual(rows[-1] - rows[-2], 2, rows)
+        self.assertEqual(len(self.cd.log_lines(rx)), 1)
