@@ -8,24 +8,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* The binary's basename, without the " (deleted)" that readlink adds once a package upgrade
+ * replaced it under the running master. */
+static void exe_basename(const fpm_master_t *m, char *out, size_t size) {
+  const char *base = strrchr(m->exe, '/');
+  snprintf(out, size, "%s", base ? base + 1 : m->exe);
+  size_t len = strlen(out);
+  static const char deleted[] = " (deleted)";
+  if (len >= sizeof(deleted) - 1 && strcmp(out + len - (sizeof(deleted) - 1), deleted) == 0)
+    out[len - (sizeof(deleted) - 1)] = '\0';
+}
 
 /* The master's name, stable across restarts and whatever else runs: its binary's basename
  * ("php-fpm8.2") when it reads that binary's Debian default configuration, else the basename
  * and the configuration's path, with what a plugin instance may not hold written as '_'. */
 static void master_instance(const fpm_master_t *m, char *out, size_t size) {
-  const char *base = strrchr(m->exe, '/');
-  base = base ? base + 1 : (m->exe[0] ? m->exe : "php-fpm");
-  char debian_default[300] = "";
+  char base[128], debian_default[300] = "";
+  exe_basename(m, base, sizeof(base));
   if (strncmp(base, "php-fpm", 7) == 0 && base[7] != '\0')
     snprintf(debian_default, sizeof(debian_default), "/etc/php/%s/fpm/php-fpm.conf", base + 7);
-  if (strcmp(m->conf_path, debian_default) == 0) {
+  if (strcmp(m->conf_path, debian_default) == 0)
     snprintf(out, size, "%s", base);
-    return;
-  }
-  snprintf(out, size, "%s_%s", base, m->conf_path + (m->conf_path[0] == '/'));
-  for (char *p = out + strlen(base) + 1; *p; p++)
-    if (*p == '/' || *p == ' ' || *p == '"' || *p == '\\' || (unsigned char)*p < ' ')
+  else
+    snprintf(out, size, "%s_%s", base, m->conf_path + (m->conf_path[0] == '/'));
+  for (char *p = out; *p; p++) /* within what snprintf wrote, however much it cut */
+    if (!fcgx_instance_char_ok(*p))
       *p = '_';
+}
+
+/* Only a real php-fpm run by root (or by collectd's own user) is read: any process can call
+ * itself "php-fpm: master process (FILE)", and its FILE would tell collectd where to connect. */
+static bool trusted_master(const fpm_master_t *m, char *why, size_t size) {
+  char base[128];
+  exe_basename(m, base, sizeof(base));
+  if (strncmp(base, "php-fpm", 7) != 0) {
+    snprintf(why, size, "its binary \"%s\" is not php-fpm", base);
+    return false;
+  }
+  if (!m->uid_known || (m->uid != 0 && m->uid != geteuid())) {
+    snprintf(why, size, "it runs as uid %d, neither root nor collectd's user", (int)m->uid);
+    return false;
+  }
+  return true;
 }
 
 static int set_address(fcgx_address_t *addr, const fpm_listen_t *listen, const char *root,
@@ -82,6 +108,10 @@ static void add_master(discovery_t *out, size_t *cap, const fpm_master_t *m,
   fpm_config_t conf;
   fpm_config_options_t opt = {.root = m->root};
   char err[600], instance[128];
+  if (!trusted_master(m, err, sizeof(err))) {
+    report(out, "master %d (%s) not read: %s", (int)m->pid, m->conf_path, err);
+    return;
+  }
   master_instance(m, instance, sizeof(instance));
   fpm_config_init(&conf);
   if (fpm_config_load(m->conf_path, &opt, &conf, err, sizeof(err)) != 0) {
@@ -99,6 +129,11 @@ static void add_master(discovery_t *out, size_t *cap, const fpm_master_t *m,
     if (pc->status_path[0] == '\0') {
       report(out, "pool %s (master %d) not polled: add `pm.status_path = /status` to [%s] in %s",
              pc->name, (int)m->pid, pc->name, pc->file);
+      continue;
+    }
+    if (!fcgx_instance_valid(pc->name)) {
+      report(out, "pool %s (master %d) not polled: its name cannot be a collectd plugin instance",
+             pc->name, (int)m->pid);
       continue;
     }
     discovered_pool_t d;
@@ -151,19 +186,22 @@ int discovery_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
     add_master(out, &cap, &masters[i], defaults, skip, skip_ctx);
   free(masters);
 
-  for (size_t i = 0; i < out->n; i++)
-    for (size_t j = 0; j < out->n; j++) {
+  /* Two masters under one name (two containers with Debian's defaults): both get their pid,
+   * found first and renamed after, so that the order of the masters does not matter. */
+  bool *clash = calloc(out->n ? out->n : 1, sizeof(*clash));
+  for (size_t i = 0; clash != NULL && i < out->n; i++)
+    for (size_t j = 0; j < out->n; j++)
+      if (out->pools[i].master_pid != out->pools[j].master_pid &&
+          strcmp(out->pools[i].master_instance, out->pools[j].master_instance) == 0)
+        clash[i] = true;
+  for (size_t i = 0; clash != NULL && i < out->n; i++)
+    if (clash[i]) {
       discovered_pool_t *x = &out->pools[i];
-      const discovered_pool_t *y = &out->pools[j];
-      if (i == j || x->master_pid == y->master_pid)
-        continue;
-      /* Two masters under one name (two containers with Debian's defaults): add the pid. */
-      if (strcmp(x->master_instance, y->master_instance) == 0) {
-        char named[sizeof(x->master_instance) + 16];
-        snprintf(named, sizeof(named), "%s_%d", x->master_instance, (int)x->master_pid);
-        snprintf(x->master_instance, sizeof(x->master_instance), "%s", named);
-      }
+      char named[sizeof(x->master_instance) + 16];
+      snprintf(named, sizeof(named), "%s_%d", x->master_instance, (int)x->master_pid);
+      snprintf(x->master_instance, sizeof(x->master_instance), "%s", named);
     }
+  free(clash);
   /* One pool name in several masters: tell them apart by their master. */
   for (size_t i = 0; i < out->n; i++)
     for (size_t j = 0; j < out->n; j++)
@@ -190,15 +228,50 @@ bool discovery_same(const discovery_t *a, const discovery_t *b) {
         strcmp(x->master_instance, y->master_instance) != 0 || x->master_start != y->master_start ||
         x->master_exec != y->master_exec || strcmp(x->cfg.addr.display, y->cfg.addr.display) != 0 ||
         x->cfg.has_status_addr != y->cfg.has_status_addr ||
-        x->cfg.max_children != y->cfg.max_children)
+        strcmp(x->cfg.status_addr.display, y->cfg.status_addr.display) != 0 ||
+        strcmp(x->cfg.status_path, y->cfg.status_path) != 0 ||
+        strcmp(x->cfg.ping_path, y->cfg.ping_path) != 0 ||
+        strcmp(x->cfg.ping_response, y->cfg.ping_response) != 0 ||
+        x->opcache_reader != y->opcache_reader || x->cfg.max_children != y->cfg.max_children)
       return false;
   }
   return true;
 }
 
+void worker_cpu_free(worker_cpu_t *cpu) {
+  free(cpu->seen);
+  memset(cpu, 0, sizeof(*cpu));
+}
+
+/* Adds what a worker used since the previous read (all it used, when it is new) to the total,
+ * and notes it for the next read in `next`. */
+static void account_worker(const worker_cpu_t *prev, worker_cpu_t *next, pid_t pid,
+                           const fpm_proc_usage_t *u) {
+  double before = 0;
+  for (size_t i = 0; i < prev->n; i++)
+    if (prev->seen[i].pid == pid && prev->seen[i].start_ticks == u->start_ticks)
+      before = prev->seen[i].cpu_seconds;
+  if (u->cpu_seconds > before)
+    next->total += u->cpu_seconds - before;
+  if (next->n == next->cap) {
+    size_t cap = next->cap ? next->cap * 2 : 8;
+    struct worker_seen *grown = realloc(next->seen, cap * sizeof(*grown));
+    if (grown == NULL)
+      return; /* counted, not remembered: counted again as new next time, at worst */
+    next->seen = grown;
+    next->cap = cap;
+  }
+  next->seen[next->n++] = (struct worker_seen){pid, u->start_ticks, u->cpu_seconds};
+}
+
 void discovery_worker_usage(const char *proc_root, const discovered_pool_t *pools, size_t n,
-                            worker_usage_t *usage) {
+                            worker_cpu_t *const *cpu, worker_usage_t *usage) {
   memset(usage, 0, n * sizeof(*usage));
+  worker_cpu_t *next = calloc(n ? n : 1, sizeof(*next));
+  if (next == NULL)
+    return;
+  for (size_t k = 0; k < n; k++)
+    next[k].total = cpu[k]->total;
   for (size_t i = 0; i < n; i++) {
     bool done = false; /* one /proc scan per master serves all its pools */
     for (size_t j = 0; j < i && !done; j++)
@@ -219,10 +292,16 @@ void discovery_worker_usage(const char *proc_root, const discovered_pool_t *pool
         if (pools[k].master_pid == pools[i].master_pid &&
             strcmp(pools[k].pool_name, workers[w].pool) == 0) {
           usage[k].count++;
-          usage[k].cpu_seconds += u.cpu_seconds;
           usage[k].rss_bytes += (double)u.rss_bytes;
+          account_worker(cpu[k], &next[k], workers[w].pid, &u);
         }
     }
     free(workers);
   }
+  for (size_t k = 0; k < n; k++) {
+    worker_cpu_free(cpu[k]);
+    *cpu[k] = next[k];
+    usage[k].cpu_seconds = cpu[k]->total;
+  }
+  free(next);
 }

@@ -39,15 +39,30 @@ void discovery_free(discovery_t *d);
 /* Whether two scans found the same pools at the same addresses, masters unchanged. */
 bool discovery_same(const discovery_t *a, const discovery_t *b);
 
+/* A pool's workers as the previous read saw them, to count CPU time as a counter: workers come
+ * and go (pm.max_requests, ondemand, dynamic), so their sum alone would fall. The caller keeps
+ * one per pool across reads and frees it with worker_cpu_free. */
+typedef struct {
+  struct worker_seen {
+    pid_t pid;
+    unsigned long long start_ticks;
+    double cpu_seconds;
+  } * seen;
+  size_t n, cap;
+  double total; /* CPU seconds of every worker seen, ever: only grows */
+} worker_cpu_t;
+
+void worker_cpu_free(worker_cpu_t *cpu);
+
 typedef struct {
   double count;
-  double cpu_seconds;
+  double cpu_seconds; /* the pool's worker_cpu_t total */
   double rss_bytes;
 } worker_usage_t;
 
-/* Sums the "php-fpm: pool NAME" workers of each pool's master from /proc. usage[i] is for
- * pools[i]; a pool whose master is gone gets count 0. */
+/* Sums the "php-fpm: pool NAME" workers of each pool's master from /proc. usage[i] and cpu[i]
+ * are for pools[i]; a pool whose master is gone gets count 0. */
 void discovery_worker_usage(const char *proc_root, const discovered_pool_t *pools, size_t n,
-                            worker_usage_t *usage);
+                            worker_cpu_t *const *cpu, worker_usage_t *usage);
 
 #endif

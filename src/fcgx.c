@@ -31,7 +31,8 @@ typedef struct {
   double oom_restarts, hash_restarts;
   /* discovered pools: the OPcache of a master is dispatched once, under its own name */
   char opcache_instance[DATA_MAX_NAME_LEN]; /* "" for the pool's name */
-  bool check_opcache; /* read once to compare with the master's: a pool may differ */
+  bool check_opcache;       /* read once to compare with the master's: a pool may differ */
+  worker_cpu_t workers_cpu; /* discovered pools: their workers' CPU as a counter */
 } fcgx_pool_t;
 
 /* The pools that share one Interval, read by one callback; or the pools AutoDiscover found,
@@ -85,14 +86,6 @@ static int config_timeout(const oconfig_item_t *ci, const char *where, int *time
 
 /* collectd identifiers are host/plugin-instance/type-instance, and writers turn them into file
  * names, Graphite paths and Prometheus labels. */
-/* What a plugin instance may not hold: it becomes file names, Graphite paths and labels. */
-static int check_instance_chars(const char *name) {
-  for (const char *p = name; *p; p++)
-    if (*p == '/' || *p == '"' || *p == '\\' || (unsigned char)*p <= ' ' || *p == 0x7f)
-      return -1;
-  return 0;
-}
-
 static int check_pool_name(const char *name) {
   if (name[0] == '\0') {
     ERROR(PLUGIN " plugin: a <Pool> block needs a name, e.g. <Pool \"www\">");
@@ -102,7 +95,7 @@ static int check_pool_name(const char *name) {
     ERROR(PLUGIN " plugin: pool name \"%s\" is longer than %d bytes", name, DATA_MAX_NAME_LEN - 1);
     return -1;
   }
-  if (check_instance_chars(name) != 0) {
+  if (!fcgx_instance_valid(name)) {
     ERROR(PLUGIN " plugin: pool name \"%s\" cannot be a collectd plugin instance: it must not "
                  "contain '/', quotes, backslashes, spaces or control characters",
           name);
@@ -227,8 +220,8 @@ static int config_pool(oconfig_item_t *ci) {
     else if (strcasecmp(child->key, "OPcacheInstance") == 0) {
       /* the master's name, when this pool reads OPcache for all the pools of its master */
       rc = config_string(child, name, pool->opcache_instance, sizeof(pool->opcache_instance));
-      if (rc == 0 && (pool->opcache_instance[0] == '\0' ||
-                      check_instance_chars(pool->opcache_instance) != 0)) {
+      if (rc == 0 &&
+          (pool->opcache_instance[0] == '\0' || !fcgx_instance_valid(pool->opcache_instance))) {
         ERROR(PLUGIN " plugin: pool \"%s\": OPcacheInstance \"%s\" cannot be a plugin instance",
               name, pool->opcache_instance);
         rc = -1;
@@ -342,9 +335,15 @@ static void submit_gauge(const fcgx_pool_t *pool, const char *type, const char *
   submit(pool, type, type_instance, (value_t){.gauge = value});
 }
 
+/* A counter from the wire that is negative or beyond derive_t is no counter: never dispatched. */
+static bool counter_ok(double value) {
+  return value >= 0 && value < 9.2e18;
+}
+
 static void submit_derive(const fcgx_pool_t *pool, const char *type, const char *type_instance,
                           double value) {
-  submit(pool, type, type_instance, (value_t){.derive = (derive_t)value});
+  if (counter_ok(value))
+    submit(pool, type, type_instance, (value_t){.derive = (derive_t)value});
 }
 
 static void submit_status(const fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
@@ -394,6 +393,8 @@ static void submit_cache(const fcgx_pool_t *pool, const char *type, const char *
                          double value, bool derive) {
   const char *instance = pool->opcache_instance[0] ? pool->opcache_instance : pool->cfg.name;
   value_t v;
+  if (derive && !counter_ok(value))
+    return;
   if (derive)
     v.derive = (derive_t)value;
   else
@@ -671,6 +672,8 @@ static void rescan(fcgx_group_t *group) {
       notify(gone, NOTIF_OKAY, "fpm_up", NULL,
              "PHP-FPM pool \"%s\" is gone: its master stopped or the pool was removed",
              gone->cfg.name);
+    if (gone != NULL)
+      worker_cpu_free(&gone->workers_cpu);
     sfree(gone);
   }
   /* A pool that could not be allocated is left out of this round. */
@@ -702,9 +705,16 @@ static void rescan(fcgx_group_t *group) {
 /* For discovered pools: their workers as /proc sees them, there even during saturation. */
 static void submit_workers(fcgx_group_t *group) {
   worker_usage_t *usage = calloc(group->n ? group->n : 1, sizeof(*usage));
-  if (usage == NULL)
+  worker_cpu_t **cpu = calloc(group->n ? group->n : 1, sizeof(worker_cpu_t *));
+  if (usage == NULL || cpu == NULL) {
+    free(usage);
+    free(cpu);
     return;
-  discovery_worker_usage(PROC_ROOT, group->found.pools, group->n, usage);
+  }
+  for (size_t i = 0; i < group->n; i++)
+    cpu[i] = &group->pools[i]->workers_cpu;
+  discovery_worker_usage(PROC_ROOT, group->found.pools, group->n, cpu, usage);
+  free(cpu);
   for (size_t i = 0; i < group->n; i++) {
     const fcgx_pool_t *pool = group->pools[i];
     submit_gauge(pool, "fpm_workers", "count", usage[i].count);
@@ -789,8 +799,10 @@ static void group_free(void *data) {
     return;
   for (size_t i = 0; i < group->n; i++) {
     fcgx_pool_poll_release(&group->polls[i]);
-    if (group->discovered)
-      sfree(group->pools[i]); /* explicit pools are freed at shutdown */
+    if (group->discovered) { /* explicit pools are freed at shutdown */
+      worker_cpu_free(&group->pools[i]->workers_cpu);
+      sfree(group->pools[i]);
+    }
   }
   discovery_free(&group->found);
   sfree(group->polls);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MASTER_PREFIX "php-fpm: master process ("
@@ -184,6 +185,10 @@ static void fill_master(const char *proc_root, fpm_master_t *m) {
   char who[24], mine[128], theirs[128], path[PATH_MAX];
   snprintf(who, sizeof(who), "%d", (int)m->pid);
   read_link(proc_root, who, "exe", m->exe, sizeof(m->exe));
+  snprintf(path, sizeof(path), "%s/%d", proc_root, (int)m->pid);
+  struct stat owner;
+  m->uid_known = stat(path, &owner) == 0;
+  m->uid = m->uid_known ? owner.st_uid : (uid_t)-1;
 
   m->ns_known = true;
   static const char *const ns[] = {"ns/mnt", "ns/net"};

@@ -33,6 +33,8 @@ typedef struct {
    * network namespace cannot be reached on 127.0.0.1; in another mount namespace, its unix
    * sockets are reachable as root + path. */
   bool ns_known, same_mnt_ns, same_net_ns;
+  uid_t uid; /* owner of PROC/PID: who runs the master */
+  bool uid_known;
 } fpm_master_t;
 
 typedef struct {

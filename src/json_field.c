@@ -6,7 +6,9 @@
 
 cJSON *json_parse_object(const char *json, size_t len, const char *doc, char *err,
                          size_t err_size) {
-  const char *at = NULL; /* not cJSON_GetErrorPtr(): a global, and reads run on many threads */
+  /* The error position from return_parse_end, not cJSON_GetErrorPtr(): reads run on several
+   * threads. (cJSON still writes its global on a failed parse; nothing here reads it.) */
+  const char *at = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &at, false);
   if (root == NULL) {
     size_t offset = at != NULL && at >= json && at <= json + len ? (size_t)(at - json) : len;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -131,9 +132,11 @@ const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx
     struct stat st;
     if (stat(addr->path, &st) != 0 || !S_ISSOCK(st.st_mode))
       return NULL;
+    /* The kernel encodes the device as major << 20 | minor (its own dev_t), not as glibc does. */
+    uint32_t dev = (uint32_t)(major(st.st_dev) << 20 | (minor(st.st_dev) & 0xfffff));
     for (size_t i = 0; i < table->n; i++)
       if (table->items[i].family == AF_UNIX && table->items[i].has_vfs &&
-          table->items[i].vfs_ino == (uint32_t)st.st_ino)
+          table->items[i].vfs_ino == (uint32_t)st.st_ino && table->items[i].vfs_dev == dev)
         return &table->items[i];
     return NULL;
   }

@@ -25,6 +25,19 @@ void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg) {
   cfg->max_reply = FCGI_DEFAULT_MAX_REPLY;
 }
 
+bool fcgx_instance_char_ok(char c) {
+  return c != '/' && c != '"' && c != '\\' && (unsigned char)c > ' ' && c != 0x7f;
+}
+
+bool fcgx_instance_valid(const char *name) {
+  if (name[0] == '\0' || strlen(name) >= sizeof(((fcgx_pool_config_t *)0)->name))
+    return false;
+  for (const char *p = name; *p; p++)
+    if (!fcgx_instance_char_ok(*p))
+      return false;
+  return true;
+}
+
 static fcgx_address_t *target(const fcgx_pool_poll_t *poll) {
   const fcgx_pool_config_t *cfg = poll->cfg;
   /* Every request goes to pm.status_listen when set: its hidden pool serves status, ping and
@@ -238,7 +251,12 @@ static void read_kernel_queues(fcgx_pool_poll_t *polls, size_t n) {
       snprintf(res->kernel_queue_error, sizeof(res->kernel_queue_error), "%s", err);
       continue;
     }
-    const listen_socket_t *sock = listen_table_find(&table, &polls[i].cfg->addr);
+    /* Through a status socket, the pool's own TCP address was never resolved by a request. */
+    char unresolved[200];
+    fcgx_address_t *addr = (fcgx_address_t *)&polls[i].cfg->addr;
+    if (fcgx_address_resolve(addr, unresolved, sizeof(unresolved)) != 0)
+      continue;
+    const listen_socket_t *sock = listen_table_find(&table, addr);
     if (sock != NULL) {
       res->kernel_queue_ok = true;
       res->kernel_queue = sock->queue;

@@ -29,6 +29,10 @@ typedef struct {
 } fcgx_pool_config_t;
 
 void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg);
+/* Whether a name can be a collectd plugin instance: it becomes file names, Graphite paths and
+ * Prometheus labels, so no '/', quotes, backslashes, spaces or control characters. */
+bool fcgx_instance_char_ok(char c);
+bool fcgx_instance_valid(const char *name);
 
 typedef struct {
   bool status_ok;

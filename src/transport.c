@@ -92,6 +92,10 @@ static int resolve(fcgx_address_t *addr, char *err, size_t err_size) {
   return 0;
 }
 
+int fcgx_address_resolve(fcgx_address_t *addr, char *err, size_t err_size) {
+  return addr->resolved ? 0 : resolve(addr, err, err_size);
+}
+
 static void finish(fcgx_request_t *req, bool ok) {
   if (req->fd >= 0) /* finish is only called in flight */
     close(req->fd);
@@ -217,6 +221,17 @@ static void do_send(fcgx_request_t *req) {
 static void do_receive(fcgx_request_t *req) {
   char chunk[RECV_CHUNK];
   for (;;) {
+    /* Records without content never reach the reply cap: bound the bytes on the wire too, and
+     * give the poll loop back its deadlines under a flood. */
+    if (req->received > 2 * req->dec.max_reply + RECV_CHUNK) {
+      snprintf(req->error, sizeof(req->error),
+               "%s: more than %zu bytes on the wire for a reply of at most %zu", req->addr->display,
+               req->received, req->dec.max_reply);
+      finish(req, false);
+      return;
+    }
+    if (fcgx_now_ns() >= req->deadline_ns)
+      return;
     ssize_t n = recv(req->fd, chunk, sizeof(chunk), 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR)

@@ -28,6 +28,8 @@ typedef struct {
 int fcgx_address_unix(fcgx_address_t *addr, const char *path, char *err, size_t err_size);
 int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, char *err,
                      size_t err_size);
+/* Resolves a TCP address now if it is not yet (a unix one always is); 0, or -1 with err. */
+int fcgx_address_resolve(fcgx_address_t *addr, char *err, size_t err_size);
 
 typedef enum {
   FCGX_REQ_IDLE,
