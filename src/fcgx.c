@@ -859,6 +859,13 @@ static int fcgx_init(void) {
     return 0;
   }
   for (size_t i = 0; i < pools_num; i++) {
+    /* Host names are looked up now, not in a read where the lookup would be under no deadline;
+     * a failure is only logged here and retried by the reads, at most once a minute. */
+    char err[300];
+    if (fcgx_address_resolve(&pools[i]->cfg.addr, err, sizeof(err)) != 0 ||
+        (pools[i]->cfg.has_status_addr &&
+         fcgx_address_resolve(&pools[i]->cfg.status_addr, err, sizeof(err)) != 0))
+      WARNING(PLUGIN " plugin: pool \"%s\": %s", pools[i]->cfg.name, err);
     if (!pools[i]->timeout_set)
       pools[i]->cfg.timeout_ms = default_timeout_ms;
     if (!pools[i]->script_set && default_script[0])

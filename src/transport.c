@@ -13,6 +13,7 @@
 
 #define FCGX_REQUEST_ID 1
 #define RECV_CHUNK 32768
+#define RESOLVE_EVERY_NS (60ull * 1000000000ull)
 
 uint64_t fcgx_now_ns(void) {
   struct timespec ts;
@@ -69,10 +70,21 @@ int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, c
 static int resolve(fcgx_address_t *addr, char *err, size_t err_size) {
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
   struct addrinfo *res = NULL;
+  uint64_t now = fcgx_now_ns();
+  if (addr->resolve_ns != 0 && now - addr->resolve_ns < RESOLVE_EVERY_NS &&
+      addr->resolve_error[0]) {
+    snprintf(err, err_size, "%s", addr->resolve_error); /* not again so soon: it may block */
+    return -1;
+  }
+  addr->resolve_ns = now;
+  addr->resolve_error[0] = '\0';
   int rc = getaddrinfo(addr->host, addr->port, &hints, &res);
   if (rc != 0 || res == NULL) {
-    snprintf(err, err_size, "resolve %s: %s", addr->display,
-             rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    snprintf(addr->resolve_error, sizeof(addr->resolve_error),
+             "resolve %s: %s (tried again "
+             "in a minute)",
+             addr->display, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    snprintf(err, err_size, "%s", addr->resolve_error);
     return -1;
   }
   addr->n_sa = 0;
@@ -123,7 +135,8 @@ static void connect_failed(fcgx_request_t *req, int error) {
     open_connection(req);
     return;
   }
-  if (!addr->is_unix)
+  /* Every address refused: the host may have moved; look it up again, but not every read. */
+  if (!addr->is_unix && fcgx_now_ns() - addr->resolve_ns >= RESOLVE_EVERY_NS)
     addr->resolved = false;
   fail_errno(req, "connect to", error);
 }

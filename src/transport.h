@@ -22,6 +22,10 @@ typedef struct {
   socklen_t sa_len[FCGX_MAX_ADDRESSES];
   int n_sa;
   int current; /* the one that answered last: tried first */
+  /* A host name's lookup blocks (it is not under any deadline): done at start, and again at
+   * most once a RESOLVE_EVERY after a failure, whose error is kept meanwhile. */
+  uint64_t resolve_ns;
+  char resolve_error[200];
 } fcgx_address_t;
 
 /* Return 0, or -1 with the reason in err (path too long for AF_UNIX, bad port, ...). */

@@ -761,6 +761,27 @@ static void test_refused_tcp(void **state) {
   assert_true(ms < 50);
 }
 
+/* A host name that does not resolve: the error says so, and the lookup (which may block, under
+ * no deadline) is not tried again at the next poll but its error kept. */
+static void test_unresolvable_host(void **state) {
+  (void)state;
+  fcgx_pool_config_t cfg;
+  fcgx_pool_poll_t poll;
+  char err[200];
+  fcgx_pool_config_defaults(&cfg);
+  cfg.opcache = false;
+  assert_int_equal(fcgx_address_tcp(&cfg.addr, "fcgx-test.invalid", "9000", err, sizeof(err)), 0);
+  poll_one(&cfg, &poll);
+  assert_false(poll.result.up);
+  assert_contains(poll.result.status_error, "resolve fcgx-test.invalid:9000: ");
+  assert_contains(poll.result.status_error, "(tried again in a minute)");
+  uint64_t first = cfg.addr.resolve_ns;
+  assert_int_not_equal(first, 0);
+  poll_one(&cfg, &poll);
+  assert_contains(poll.result.status_error, "resolve fcgx-test.invalid:9000: ");
+  assert_int_equal(cfg.addr.resolve_ns, first); /* not looked up again */
+}
+
 /* ---- deadlines and concurrency ------------------------------------------------------------------
  */
 
@@ -1494,6 +1515,7 @@ int main(void) {
       TEST(test_missing_unix_socket),
       TEST(test_stale_unix_socket),
       TEST(test_refused_tcp),
+      TEST(test_unresolvable_host),
       TEST(test_hung_peer),
       TEST(test_hung_beside_healthy),
       TEST(test_followers_share_deadline),
