@@ -367,6 +367,8 @@ def render(demo, traffic, started, duration):
     counter("slow requests", "fpm_requests-slow", 1)
     counter("max children reached", "fpm_events-max_children_reached", 1)
     row("listen queue cur/max/len", "fpm_queue-current", "fpm_queue-max", "fpm_queue-length")
+    # php-fpm says 0 on unix sockets; the kernel counts who waits for a worker
+    row("waiting (kernel) / backlog", "fpm_queue-kernel", "fpm_queue-kernel_max")
     row("req duration avg/max/run (ms)", "fpm_request_duration-avg",
         "fpm_request_duration-max", "fpm_request_duration-running_max", scale=1e3, digits=1)
     row("last req cpu avg/max (%)", "fpm_request_cpu-avg", "fpm_request_cpu-max", digits=1)
