@@ -278,6 +278,12 @@ void discovery_worker_usage(const char *proc_root, const discovered_pool_t *pool
       done = pools[j].master_pid == pools[i].master_pid;
     if (done)
       continue;
+    fpm_proc_usage_t master;
+    if (pools[i].master_pid <= 0 || fpm_proc_usage(proc_root, pools[i].master_pid, &master) != 0 ||
+        master.start_ticks != pools[i].master_start)
+      continue; /* stopped (or its pid reused) since it was found */
+    for (size_t k = i; k < n; k++)
+      usage[k].master_alive = usage[k].master_alive || pools[k].master_pid == pools[i].master_pid;
     fpm_worker_t *workers = NULL;
     size_t n_workers = 0;
     char err[200];

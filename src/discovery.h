@@ -55,6 +55,7 @@ typedef struct {
 void worker_cpu_free(worker_cpu_t *cpu);
 
 typedef struct {
+  bool master_alive; /* the master is still the one found: else nothing here is the pool's */
   double count;
   double cpu_seconds; /* the pool's worker_cpu_t total */
   double rss_bytes;

@@ -13,9 +13,10 @@
 
 typedef struct {
   fcgx_pool_config_t cfg;
-  bool timeout_set;  /* else the plugin-wide Timeout applies */
-  bool script_set;   /* else the plugin-wide OPcacheScript applies */
-  cdtime_t interval; /* 0: collectd's global Interval */
+  bool timeout_set;      /* else the plugin-wide Timeout applies */
+  bool script_set;       /* else the plugin-wide OPcacheScript applies */
+  bool max_children_set; /* else pm.max_children as the pool's master says, when found */
+  cdtime_t interval;     /* 0: collectd's global Interval */
   c_complain_t down_complaint;
   c_complain_t status_complaint;
   c_complain_t details_complaint;
@@ -203,6 +204,7 @@ static int config_pool(oconfig_item_t *ci) {
       rc = cf_util_get_boolean(child, &pool->cfg.process_details);
     else if (strcasecmp(child->key, "MaxChildren") == 0) {
       rc = cf_util_get_int(child, &pool->cfg.max_children);
+      pool->max_children_set = true;
       if (rc == 0 && pool->cfg.max_children <= 0) {
         ERROR(PLUGIN " plugin: pool \"%s\": MaxChildren must be positive (pm.max_children)", name);
         rc = -1;
@@ -702,7 +704,35 @@ static void rescan(fcgx_group_t *group) {
   }
 }
 
-/* For discovered pools: their workers as /proc sees them, there even during saturation. */
+/* For explicit pools on this host: which php-fpm master and [pool] each is, found by its listen
+ * address in the masters' configurations, for its workers and pm.max_children. Rescanned at
+ * most every DISCOVERY_RESCAN: a master may start, stop or reload meanwhile. */
+static void find_masters(fcgx_group_t *group) {
+  fcgx_pool_config_t defaults;
+  discovery_t found;
+  char err[300];
+  fcgx_pool_config_defaults(&defaults);
+  discovered_pool_t *mapped = calloc(group->n ? group->n : 1, sizeof(*mapped));
+  if (mapped == NULL ||
+      discovery_scan(PROC_ROOT, &defaults, NULL, NULL, &found, err, sizeof(err)) != 0) {
+    free(mapped);
+    return; /* no /proc: these figures are simply not there */
+  }
+  for (size_t i = 0; i < group->n; i++) {
+    fcgx_pool_t *pool = group->pools[i];
+    for (size_t j = 0; j < found.n && mapped[i].master_pid == 0; j++)
+      if (strcmp(found.pools[j].cfg.addr.display, pool->cfg.addr.display) == 0)
+        mapped[i] = found.pools[j];
+    if (!pool->max_children_set)
+      pool->cfg.max_children = mapped[i].cfg.max_children; /* 0 when not found */
+  }
+  discovery_free(&found);
+  free(group->found.pools);
+  group->found.pools = mapped;
+  group->found.n = group->n;
+}
+
+/* For pools whose master is known: their workers as /proc sees them, even during saturation. */
 static void submit_workers(fcgx_group_t *group) {
   worker_usage_t *usage = calloc(group->n ? group->n : 1, sizeof(*usage));
   worker_cpu_t **cpu = calloc(group->n ? group->n : 1, sizeof(worker_cpu_t *));
@@ -717,6 +747,8 @@ static void submit_workers(fcgx_group_t *group) {
   free(cpu);
   for (size_t i = 0; i < group->n; i++) {
     const fcgx_pool_t *pool = group->pools[i];
+    if (!usage[i].master_alive)
+      continue; /* not a pool of a master running on this host */
     submit_gauge(pool, "fpm_workers", "count", usage[i].count);
     /* hundredths of a CPU second: the rate is the percent of one core */
     submit_derive(pool, "fpm_workers_cpu", NULL, usage[i].cpu_seconds * 100);
@@ -755,8 +787,11 @@ static void compare_opcache(fcgx_group_t *group, size_t i) {
 
 static int fcgx_read(user_data_t *ud) {
   fcgx_group_t *group = ud->data;
-  if (group->discovered && cdtime() >= group->next_scan) {
-    rescan(group);
+  if (cdtime() >= group->next_scan) {
+    if (group->discovered)
+      rescan(group);
+    else
+      find_masters(group);
     group->next_scan = cdtime() + DISCOVERY_RESCAN;
   }
   /* One timestamp for a read: the values of a poll belong together, and a slow read does not
@@ -785,7 +820,7 @@ static int fcgx_read(user_data_t *ud) {
     }
     fcgx_pool_poll_release(&group->polls[i]);
   }
-  if (group->discovered)
+  if (group->found.pools != NULL)
     submit_workers(group);
   /* Always 0: a failing read callback is suspended with its every pool, healthy ones included. */
   return 0;
@@ -799,10 +834,9 @@ static void group_free(void *data) {
     return;
   for (size_t i = 0; i < group->n; i++) {
     fcgx_pool_poll_release(&group->polls[i]);
-    if (group->discovered) { /* explicit pools are freed at shutdown */
-      worker_cpu_free(&group->pools[i]->workers_cpu);
+    worker_cpu_free(&group->pools[i]->workers_cpu);
+    if (group->discovered) /* explicit pools are freed at shutdown */
       sfree(group->pools[i]);
-    }
   }
   discovery_free(&group->found);
   sfree(group->polls);

@@ -15,6 +15,9 @@ POOL_METRICS = {
     "fpm_events-max_children_reached",
     "fpm_queue-current", "fpm_queue-max", "fpm_queue-length",
     "fpm_queue-kernel", "fpm_queue-kernel_max",  # the pools listen on this host
+    # their master runs here: its workers from /proc, and pm.max_children from its config
+    "fpm_workers-count", "fpm_workers_cpu", "fpm_workers_memory-rss",
+    "fpm_processes-limit", "fpm_utilization-active",
     "uptime",
     "fpm_response_time-status",
 }
@@ -87,8 +90,7 @@ class StaticPools(unittest.TestCase):
                                  POOL_METRICS | PING_METRICS | DETAIL_METRICS)
         # KernelQueue false: not the kernel's figures; MaxChildren: the limit and utilisation.
         self.assertEqual(self.pool_identifiers("lite"),
-                         POOL_METRICS - {"fpm_queue-kernel", "fpm_queue-kernel_max"}
-                         | {"fpm_processes-limit", "fpm_utilization-active"})
+                         POOL_METRICS - {"fpm_queue-kernel", "fpm_queue-kernel_max"})
         self.assertEqual(self.cd.getval("fcgx-lite/fpm_processes-limit"), 2.0)
 
     def test_plugin_does_not_count_itself_active(self):
