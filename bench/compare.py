@@ -405,7 +405,9 @@ class FloorRoute:
 def fcgx_block(names, fpm, minimal, address=None):
     blocks = []
     for i, n in enumerate(names):
-        opts = {"OPcache": False, "ProcessDetails": False, "PingPath": ""} if minimal else {
+        # the same work as curl_json's: one /status?json, none of what only fcgx adds
+        opts = {"OPcache": False, "ProcessDetails": False, "PingPath": "", "KernelQueue": False,
+                "Workers": False} if minimal else {
             "OPcacheScript": SCRIPT}
         blocks.append(harness.pool_block(n, address(i) if address else fpm.address(n), **opts))
     return harness.plugin_block(*blocks, timeout=TIMEOUT_MS)

@@ -84,7 +84,8 @@ def main():
     script = os.path.join(HERE, "..", "src", "fcgx-status.php")
     blocks = []
     for i in range(args.pools):
-        minimal = '    ProcessDetails false\n    PingPath ""\n' if args.minimal else ""
+        minimal = ('    ProcessDetails false\n    PingPath ""\n    KernelQueue false\n'
+                   '    Workers false\n') if args.minimal else ""
         blocks.append('  <Pool "p%d">\n    Socket "%s"\n    OPcache %s\n    OPcacheScript "%s"\n%s'
                       "  </Pool>" % (i, fpm.address("p%d" % i),
                                      "false" if args.no_opcache or args.minimal else "true",

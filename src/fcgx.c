@@ -16,7 +16,8 @@ typedef struct {
   bool timeout_set;      /* else the plugin-wide Timeout applies */
   bool script_set;       /* else the plugin-wide OPcacheScript applies */
   bool max_children_set; /* else pm.max_children as the pool's master says, when found */
-  cdtime_t interval;     /* 0: collectd's global Interval */
+  bool workers;      /* look its master up in /proc: its workers, and pm.max_children unless set */
+  cdtime_t interval; /* 0: collectd's global Interval */
   c_complain_t down_complaint;
   c_complain_t status_complaint;
   c_complain_t details_complaint;
@@ -143,6 +144,7 @@ static fcgx_pool_t *pool_new(const fcgx_pool_config_t *cfg) {
   if (pool == NULL)
     return NULL;
   pool->cfg = *cfg;
+  pool->workers = true;
   C_COMPLAIN_INIT(&pool->down_complaint);
   C_COMPLAIN_INIT(&pool->status_complaint);
   C_COMPLAIN_INIT(&pool->details_complaint);
@@ -217,7 +219,9 @@ static int config_pool(oconfig_item_t *ci) {
         rc = -1;
       }
       pool->cfg.max_reply = (size_t)bytes;
-    } else if (strcasecmp(child->key, "KernelQueue") == 0)
+    } else if (strcasecmp(child->key, "Workers") == 0)
+      rc = cf_util_get_boolean(child, &pool->workers);
+    else if (strcasecmp(child->key, "KernelQueue") == 0)
       rc = cf_util_get_boolean(child, &pool->cfg.kernel_queue);
     else if (strcasecmp(child->key, "OPcacheInstance") == 0) {
       /* the master's name, when this pool reads OPcache for all the pools of its master */
@@ -711,6 +715,11 @@ static void find_masters(fcgx_group_t *group) {
   fcgx_pool_config_t defaults;
   discovery_t found;
   char err[300];
+  bool needed = false;
+  for (size_t i = 0; i < group->n; i++)
+    needed = needed || group->pools[i]->workers;
+  if (!needed)
+    return; /* a /proc walk and every master's configuration: only when they serve */
   fcgx_pool_config_defaults(&defaults);
   discovered_pool_t *mapped = calloc(group->n ? group->n : 1, sizeof(*mapped));
   if (mapped == NULL ||
@@ -723,7 +732,7 @@ static void find_masters(fcgx_group_t *group) {
     for (size_t j = 0; j < found.n && mapped[i].master_pid == 0; j++)
       if (strcmp(found.pools[j].cfg.addr.display, pool->cfg.addr.display) == 0)
         mapped[i] = found.pools[j];
-    if (!pool->max_children_set)
+    if (pool->workers && !pool->max_children_set)
       pool->cfg.max_children = mapped[i].cfg.max_children; /* 0 when not found */
   }
   discovery_free(&found);
@@ -747,8 +756,8 @@ static void submit_workers(fcgx_group_t *group) {
   free(cpu);
   for (size_t i = 0; i < group->n; i++) {
     const fcgx_pool_t *pool = group->pools[i];
-    if (!usage[i].master_alive)
-      continue; /* not a pool of a master running on this host */
+    if (!usage[i].master_alive || !pool->workers)
+      continue; /* not a pool of a master running on this host, or not wanted */
     submit_gauge(pool, "fpm_workers", "count", usage[i].count);
     /* hundredths of a CPU second: the rate is the percent of one core */
     submit_derive(pool, "fpm_workers_cpu", NULL, usage[i].cpu_seconds * 100);

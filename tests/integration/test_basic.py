@@ -52,7 +52,7 @@ class StaticPools(unittest.TestCase):
             harness.pool_block("www", cls.fpm.address("www"), ProcessDetails=True),
             harness.pool_block("tcp", cls.fpm.address("tcp"), ProcessDetails=True),
             harness.pool_block("lite", cls.fpm.address("lite"), ProcessDetails=False,
-                               PingPath="", KernelQueue=False, MaxChildren=2),
+                               PingPath="", KernelQueue=False, Workers=False, MaxChildren=2),
             timeout=800)
         cls.cd = harness.start_collectd(cls, block, interval=INTERVAL)
         for pool in ("www", "tcp", "lite"):
@@ -88,9 +88,12 @@ class StaticPools(unittest.TestCase):
             with self.subTest(pool=pool):
                 self.assertEqual(self.pool_identifiers(pool),
                                  POOL_METRICS | PING_METRICS | DETAIL_METRICS)
-        # KernelQueue false: not the kernel's figures; MaxChildren: the limit and utilisation.
+        # KernelQueue false: not the kernel's figures; Workers false: nothing from /proc; the
+        # limit and utilisation from MaxChildren.
         self.assertEqual(self.pool_identifiers("lite"),
-                         POOL_METRICS - {"fpm_queue-kernel", "fpm_queue-kernel_max"})
+                         POOL_METRICS - {"fpm_queue-kernel", "fpm_queue-kernel_max",
+                                         "fpm_workers-count", "fpm_workers_cpu",
+                                         "fpm_workers_memory-rss"})
         self.assertEqual(self.cd.getval("fcgx-lite/fpm_processes-limit"), 2.0)
 
     def test_plugin_does_not_count_itself_active(self):

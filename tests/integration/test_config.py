@@ -46,6 +46,7 @@ class ConfigErrors(unittest.TestCase):
     OPcacheScript "/usr/share/collectd/fcgx/fcgx-status.php"
     OPcacheInstance "php-fpm8.2"
     KernelQueue false
+    Workers false
     MaxChildren 5
     MaxReplySize 65536
     Timeout 300
