@@ -264,8 +264,22 @@ static void account_worker(const worker_cpu_t *prev, worker_cpu_t *next, pid_t p
   next->seen[next->n++] = (struct worker_seen){pid, u->start_ticks, u->cpu_seconds};
 }
 
+/* The workers cpu saw last time that still run (the same process: same start time). */
+static void known_workers(const char *proc_root, const worker_cpu_t *cpu, worker_cpu_t *next,
+                          worker_usage_t *usage) {
+  for (size_t w = 0; w < cpu->n; w++) {
+    fpm_proc_usage_t u;
+    if (fpm_proc_usage(proc_root, cpu->seen[w].pid, &u) != 0 ||
+        u.start_ticks != cpu->seen[w].start_ticks)
+      continue; /* gone */
+    usage->count++;
+    usage->rss_bytes += (double)u.rss_bytes;
+    account_worker(cpu, next, cpu->seen[w].pid, &u);
+  }
+}
+
 void discovery_worker_usage(const char *proc_root, const discovered_pool_t *pools, size_t n,
-                            worker_cpu_t *const *cpu, worker_usage_t *usage) {
+                            bool walk, worker_cpu_t *const *cpu, worker_usage_t *usage) {
   memset(usage, 0, n * sizeof(*usage));
   worker_cpu_t *next = calloc(n ? n : 1, sizeof(*next));
   if (next == NULL)
@@ -284,6 +298,12 @@ void discovery_worker_usage(const char *proc_root, const discovered_pool_t *pool
       continue; /* stopped (or its pid reused) since it was found */
     for (size_t k = i; k < n; k++)
       usage[k].master_alive = usage[k].master_alive || pools[k].master_pid == pools[i].master_pid;
+    if (!walk) {
+      for (size_t k = i; k < n; k++)
+        if (pools[k].master_pid == pools[i].master_pid)
+          known_workers(proc_root, cpu[k], &next[k], &usage[k]);
+      continue;
+    }
     fpm_worker_t *workers = NULL;
     size_t n_workers = 0;
     char err[200];

@@ -62,8 +62,10 @@ typedef struct {
 } worker_usage_t;
 
 /* Sums the "php-fpm: pool NAME" workers of each pool's master from /proc. usage[i] and cpu[i]
- * are for pools[i]; a pool whose master is gone gets count 0. */
+ * are for pools[i]; a pool whose master is gone gets nothing (master_alive false). With walk,
+ * every process is looked at to find the workers; without, only those cpu[i] saw last time (a
+ * /proc walk reads every process: once in a while is enough to see new workers). */
 void discovery_worker_usage(const char *proc_root, const discovered_pool_t *pools, size_t n,
-                            worker_cpu_t *const *cpu, worker_usage_t *usage);
+                            bool walk, worker_cpu_t *const *cpu, worker_usage_t *usage);
 
 #endif

@@ -47,6 +47,7 @@ typedef struct {
   bool discovered;
   discovery_t found; /* the last scan: found.pools[i] is pools[i] */
   cdtime_t next_scan;
+  cdtime_t next_worker_walk;
   c_complain_t scan_complaint;
 } fcgx_group_t;
 
@@ -699,6 +700,7 @@ static void rescan(fcgx_group_t *group) {
   group->polls = polls;
   group->n = n;
   group->found = fresh;
+  group->next_worker_walk = 0; /* new pools: find their workers at once */
   /* One log line each: collectd cuts a long one, and a host can have hundreds of pools. */
   for (char *line = fresh.report, *end; line != NULL && *line; line = end + 1) {
     end = strchr(line, '\n');
@@ -739,6 +741,7 @@ static void find_masters(fcgx_group_t *group) {
   free(group->found.pools);
   group->found.pools = mapped;
   group->found.n = group->n;
+  group->next_worker_walk = 0; /* masters may have changed: find their workers at once */
 }
 
 /* For pools whose master is known: their workers as /proc sees them, even during saturation. */
@@ -752,7 +755,11 @@ static void submit_workers(fcgx_group_t *group) {
   }
   for (size_t i = 0; i < group->n; i++)
     cpu[i] = &group->pools[i]->workers_cpu;
-  discovery_worker_usage(PROC_ROOT, group->found.pools, group->n, cpu, usage);
+  /* Walking /proc finds new workers; in between, the known ones are read directly. */
+  bool walk = cdtime() >= group->next_worker_walk;
+  if (walk)
+    group->next_worker_walk = cdtime() + DISCOVERY_RESCAN;
+  discovery_worker_usage(PROC_ROOT, group->found.pools, group->n, walk, cpu, usage);
   free(cpu);
   for (size_t i = 0; i < group->n; i++) {
     const fcgx_pool_t *pool = group->pools[i];
