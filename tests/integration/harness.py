@@ -427,6 +427,25 @@ def collectd_env():
     return env
 
 
+# A notification consumer for collectd's exec plugin (NotificationExec "nobody" SCRIPT DIR): the
+# notification comes on stdin; one file per notification, renamed into place once complete.
+NOTIFY_SCRIPT = """#!/bin/sh
+tmp=$(mktemp "$1/.n.XXXXXXXX") || exit 1
+cat > "$tmp" && mv "$tmp" "$tmp.txt"
+"""
+
+
+def parse_notification(text):
+    """The exec plugin's format: "Key: value" header lines, an empty line, the message."""
+    head, _, message = text.partition("\n\n")
+    n = {"message": message.strip()}
+    for line in head.splitlines():
+        k, sep, v = line.partition(": ")
+        if sep:
+            n[k] = v
+    return n
+
+
 # What a pool that cannot be read dispatches when its socket listens on this host: fpm_up 0 and
 # the kernel's view of its accept queue, nothing from php-fpm.
 DOWN_LISTENING = {"fpm_up", "fpm_queue-kernel", "fpm_queue-kernel_max"}

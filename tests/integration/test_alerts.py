@@ -146,25 +146,6 @@ class PrometheusRules(unittest.TestCase):
 # --------------------------------------------------------------------------------------------
 # collectd's threshold plugin
 
-NOTIFY_SCRIPT = """#!/bin/sh
-# NotificationExec: the notification comes on stdin; one file per notification, renamed into
-# place once complete.
-tmp=$(mktemp "$1/.n.XXXXXXXX") || exit 1
-cat > "$tmp" && mv "$tmp" "$tmp.txt"
-"""
-
-
-def parse_notification(text):
-    """The exec plugin's format: "Key: value" header lines, an empty line, the message."""
-    head, _, message = text.partition("\n\n")
-    n = {"message": message.strip()}
-    for line in head.splitlines():
-        k, sep, v = line.partition(": ")
-        if sep:
-            n[k] = v
-    return n
-
-
 def summary(n):
     return "%s %s %s %s-%s %s" % (n.get("Time"), n.get("Severity"), n.get("PluginInstance"),
                                   n.get("Type"), n.get("TypeInstance", ""),
@@ -195,7 +176,7 @@ class CollectdThresholds(unittest.TestCase):
         os.chmod(cls.inbox, 0o777)  # the script runs as nobody
         script = os.path.join(cls.tmp, "notify.sh")
         with open(script, "w") as f:
-            f.write(NOTIFY_SCRIPT)
+            f.write(harness.NOTIFY_SCRIPT)
         os.chmod(script, 0o755)
         block = harness.plugin_block(
             harness.pool_block("www", cls.www.address("www"), OPcacheScript=SCRIPT),
@@ -234,7 +215,7 @@ class CollectdThresholds(unittest.TestCase):
             if not path.endswith(".txt"):
                 continue
             with open(os.path.join(cls.inbox, path), errors="replace") as f:
-                out.append(parse_notification(f.read()))
+                out.append(harness.parse_notification(f.read()))
         return sorted(out, key=lambda n: float(n.get("Time", "0")))
 
     @classmethod

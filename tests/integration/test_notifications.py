@@ -36,25 +36,6 @@ INTERVAL = 1
 WITHIN = 3 * INTERVAL + 3  # a read, a notification through exec, slack for a loaded host
 SFX = uuid.uuid4().hex[:6]
 
-NOTIFY_SCRIPT = """#!/bin/sh
-# NotificationExec: the notification comes on stdin; one file per notification, renamed into
-# place once complete.
-tmp=$(mktemp "$1/.n.XXXXXXXX") || exit 1
-cat > "$tmp" && mv "$tmp" "$tmp.txt"
-"""
-
-
-def parse_notification(text):
-    """The exec plugin's format: "Key: value" header lines, an empty line, the message."""
-    head, _, message = text.partition("\n\n")
-    n = {"message": message.strip()}
-    for line in head.splitlines():
-        k, sep, v = line.partition(": ")
-        if sep:
-            n[k] = v
-    return n
-
-
 def summary(n):
     return "%s %s %s %s-%s: %s" % (n.get("Time"), n.get("Severity"), n.get("PluginInstance"),
                                    n.get("Type"), n.get("TypeInstance", ""), n.get("message"))
@@ -72,7 +53,7 @@ class NotificationCase(unittest.TestCase):
         os.chmod(cls.inbox, 0o777)  # the script runs as nobody
         script = os.path.join(cls.tmp, "notify.sh")
         with open(script, "w") as f:
-            f.write(NOTIFY_SCRIPT)
+            f.write(harness.NOTIFY_SCRIPT)
         os.chmod(script, 0o755)
         extra = "\n".join([
             "<Plugin exec>",
@@ -109,7 +90,7 @@ class NotificationCase(unittest.TestCase):
             if not path.endswith(".txt"):
                 continue
             with open(os.path.join(cls.inbox, path), errors="replace") as f:
-                out.append(parse_notification(f.read()))
+                out.append(harness.parse_notification(f.read()))
         return sorted(out, key=lambda n: float(n.get("Time", "0")))
 
     @classmethod
