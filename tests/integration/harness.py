@@ -108,6 +108,15 @@ def _stop(proc, sig, grace):
     return proc.returncode
 
 
+def read_text(path):
+    """A file's text, or "" while it does not exist (a log not written yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def make_tmpdir(prefix):
     d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     os.chmod(d, 0o755)  # php-fpm workers run as nobody and must read the docroot
@@ -307,11 +316,7 @@ class PhpFpm:
                          what="php-fpm pool %s at %s" % (p["name"], addr))
 
     def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log)
 
     def address(self, pool):
         return self.pools[pool]["address"]
@@ -446,6 +451,55 @@ def parse_notification(text):
     return n
 
 
+class NotificationInbox:
+    """A mixin for a TestCase class whose collectd hands its notifications to NOTIFY_SCRIPT in
+    cls.inbox (cls.cd is the collectd). Subclasses may set notify_within (a wait's bound),
+    keep_notification(n) (which ones count) and summarize(n) (one line in failure messages)."""
+
+    notify_within = 8
+
+    @staticmethod
+    def keep_notification(n):
+        return True
+
+    @staticmethod
+    def summarize(n):
+        return "%s %s %s %s-%s: %s" % (n.get("Time"), n.get("Severity"), n.get("PluginInstance"),
+                                       n.get("Type"), n.get("TypeInstance", ""), n.get("message"))
+
+    @classmethod
+    def notifications(cls):
+        """Every complete notification so far, oldest first."""
+        out = []
+        for path in os.listdir(cls.inbox):
+            if path.endswith(".txt"):
+                out.append(parse_notification(read_text(os.path.join(cls.inbox, path))))
+        return sorted(out, key=lambda n: float(n.get("Time", "0")))
+
+    @classmethod
+    def matching(cls, severity, pool, type_, type_instance=None, after=0.0):
+        return [n for n in cls.notifications()
+                if cls.keep_notification(n)
+                and n.get("Severity") == severity and n.get("Plugin") == "fcgx"
+                and n.get("PluginInstance") == pool and n.get("Type") == type_
+                and n.get("TypeInstance") == type_instance
+                and float(n.get("Time", "0")) > after]
+
+    def wait_notification(self, severity, pool, type_, type_instance=None, after=0.0,
+                          timeout=None):
+        def found():
+            self.cd.check_alive()
+            return self.matching(severity, pool, type_, type_instance, after)
+        try:
+            return wait_for(found, timeout or self.notify_within, interval=0.1,
+                            what="%s notification for %s %s-%s" % (severity, pool, type_,
+                                                                   type_instance))
+        except TimeoutError as exc:
+            raise AssertionError("%s\nnotifications:\n%s\nlog:\n%s" % (
+                exc, "\n".join(self.summarize(n) for n in self.notifications()),
+                log_tail(self.cd.log_text(), 20))) from None
+
+
 # What a pool that cannot be read dispatches when its socket listens on this host: fpm_up 0 and
 # the kernel's view of its accept queue, nothing from php-fpm.
 DOWN_LISTENING = {"fpm_up", "fpm_queue-kernel", "fpm_queue-kernel_max"}
@@ -545,18 +599,10 @@ class Collectd:
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def log_text(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log)
 
     def output_text(self):
-        try:
-            with open(self.out, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.out)
 
     def log_lines(self, pattern):
         rx = re.compile(pattern)

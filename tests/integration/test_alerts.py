@@ -146,12 +146,6 @@ class PrometheusRules(unittest.TestCase):
 # --------------------------------------------------------------------------------------------
 # collectd's threshold plugin
 
-def summary(n):
-    return "%s %s %s %s-%s %s" % (n.get("Time"), n.get("Severity"), n.get("PluginInstance"),
-                                  n.get("Type"), n.get("TypeInstance", ""),
-                                  n.get("CurrentValue"))
-
-
 class ThresholdCollectd(harness.Collectd):
     """collectd with threshold.so in its PluginDir: thresholds.conf loads it itself."""
 
@@ -160,9 +154,23 @@ class ThresholdCollectd(harness.Collectd):
         shutil.copy(os.path.join(harness.STOCK_PLUGIN_DIR, "threshold.so"), self.plugin_dir)
 
 
-class CollectdThresholds(unittest.TestCase):
+class CollectdThresholds(harness.NotificationInbox, unittest.TestCase):
     """www: a pool whose php-fpm is stopped and started again; cold: a pool whose php-fpm
     master has OPcache loaded and opcache.enable=0, reloaded later with opcache.enable=1."""
+
+    notify_within = FAILURE_WITHIN
+
+    @staticmethod
+    def keep_notification(n):
+        """The threshold plugin's notifications (they carry the value and the limit); fcgx's own
+        (PHP-FPM pool "www" is down, tested in test_notifications) are left out."""
+        return "CurrentValue" in n
+
+    @staticmethod
+    def summarize(n):
+        return "%s %s %s %s-%s %s" % (n.get("Time"), n.get("Severity"), n.get("PluginInstance"),
+                                      n.get("Type"), n.get("TypeInstance", ""),
+                                      n.get("CurrentValue"))
 
     @classmethod
     def setUpClass(cls):
@@ -197,7 +205,7 @@ class CollectdThresholds(unittest.TestCase):
             rc = cd.stop()
             sys.stderr.write("\n--- collectd log tail (%s) ---\n%s\n--- notifications ---\n%s\n"
                              % (cls.__name__, harness.log_tail(cd.log_text(), 15),
-                                "\n".join(summary(n) for n in cls.notifications())))
+                                "\n".join(cls.summarize(n) for n in cls.notifications())))
             harness.remove_tmpdir(cd.dir)
             if not alive:
                 raise AssertionError("collectd died during the test (exit %s)" % rc)
@@ -206,41 +214,6 @@ class CollectdThresholds(unittest.TestCase):
         cls.addClassCleanup(finish)
         cd.start()
         cd.wait_rows("fcgx-www/fpm_up", 2, 8)
-
-    @classmethod
-    def notifications(cls):
-        """Every complete notification so far, oldest first."""
-        out = []
-        for path in os.listdir(cls.inbox):
-            if not path.endswith(".txt"):
-                continue
-            with open(os.path.join(cls.inbox, path), errors="replace") as f:
-                out.append(harness.parse_notification(f.read()))
-        return sorted(out, key=lambda n: float(n.get("Time", "0")))
-
-    @classmethod
-    def matching(cls, severity, pool, type_, type_instance=None, after=0.0):
-        """The threshold plugin's notifications (they carry the value and the limit); fcgx's own
-        (PHP-FPM pool "www" is down, tested in test_notifications) are left out."""
-        return [n for n in cls.notifications()
-                if "CurrentValue" in n
-                and n.get("Severity") == severity and n.get("Plugin") == "fcgx"
-                and n.get("PluginInstance") == pool and n.get("Type") == type_
-                and n.get("TypeInstance") == type_instance
-                and float(n.get("Time", "0")) > after]
-
-    def wait_notification(self, severity, pool, type_, type_instance=None, after=0.0,
-                          timeout=FAILURE_WITHIN):
-        def found():
-            self.cd.check_alive()
-            return self.matching(severity, pool, type_, type_instance, after)
-        try:
-            return harness.wait_for(found, timeout, interval=0.1, what="%s notification for "
-                                    "%s %s-%s" % (severity, pool, type_, type_instance))
-        except TimeoutError as exc:
-            raise AssertionError("%s\nnotifications:\n%s\nlog:\n%s" % (
-                exc, "\n".join(summary(n) for n in self.notifications()),
-                harness.log_tail(self.cd.log_text(), 20))) from None
 
     def test_a_opcache_off_fails(self):
         """cold: opcache.enable=0 -> opcache_state-enabled 0 -> FAILURE, after Hits values."""

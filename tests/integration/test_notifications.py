@@ -36,13 +36,11 @@ INTERVAL = 1
 WITHIN = 3 * INTERVAL + 3  # a read, a notification through exec, slack for a loaded host
 SFX = uuid.uuid4().hex[:6]
 
-def summary(n):
-    return "%s %s %s %s-%s: %s" % (n.get("Time"), n.get("Severity"), n.get("PluginInstance"),
-                                   n.get("Type"), n.get("TypeInstance", ""), n.get("message"))
 
-
-class NotificationCase(unittest.TestCase):
+class NotificationCase(harness.NotificationInbox, unittest.TestCase):
     """A collectd with the given fcgx block whose notifications land in cls.inbox."""
+
+    notify_within = WITHIN
 
     @classmethod
     def start_collectd(cls, block):
@@ -69,7 +67,7 @@ class NotificationCase(unittest.TestCase):
             rc = cd.stop()
             sys.stderr.write("\n--- collectd log tail (%s) ---\n%s\n--- notifications ---\n%s\n"
                              % (cls.__name__, harness.log_tail(cd.log_text(), 15),
-                                "\n".join(summary(n) for n in cls.notifications())))
+                                "\n".join(cls.summarize(n) for n in cls.notifications())))
             reports = cd.sanitizer_reports()
             harness.remove_tmpdir(cd.dir)
             if reports:
@@ -81,38 +79,6 @@ class NotificationCase(unittest.TestCase):
         cls.addClassCleanup(finish)
         cls.started = time.time()
         cd.start()
-
-    @classmethod
-    def notifications(cls):
-        """Every complete notification so far, oldest first."""
-        out = []
-        for path in os.listdir(cls.inbox):
-            if not path.endswith(".txt"):
-                continue
-            with open(os.path.join(cls.inbox, path), errors="replace") as f:
-                out.append(harness.parse_notification(f.read()))
-        return sorted(out, key=lambda n: float(n.get("Time", "0")))
-
-    @classmethod
-    def matching(cls, severity, pool, type_, type_instance=None, after=0.0):
-        return [n for n in cls.notifications()
-                if n.get("Severity") == severity and n.get("Plugin") == "fcgx"
-                and n.get("PluginInstance") == pool and n.get("Type") == type_
-                and n.get("TypeInstance") == type_instance
-                and float(n.get("Time", "0")) > after]
-
-    def wait_notification(self, severity, pool, type_, type_instance=None, after=0.0,
-                          timeout=WITHIN):
-        def found():
-            self.cd.check_alive()
-            return self.matching(severity, pool, type_, type_instance, after)
-        try:
-            return harness.wait_for(found, timeout, interval=0.1, what="%s notification for "
-                                    "%s %s-%s" % (severity, pool, type_, type_instance))
-        except TimeoutError as exc:
-            raise AssertionError("%s\nnotifications:\n%s\nlog:\n%s" % (
-                exc, "\n".join(summary(n) for n in self.notifications()),
-                harness.log_tail(self.cd.log_text(), 20))) from None
 
     def reads(self, n):
         """Waits for n more reads of the collectd (csv rows of fcgx-POOL/fpm_up)."""
@@ -152,7 +118,7 @@ class PoolDownAndUp(NotificationCase):
 
     def test_b_healthy_pool_is_quiet(self):
         self.reads(2)
-        self.assertEqual([summary(n) for n in self.notifications()
+        self.assertEqual([self.summarize(n) for n in self.notifications()
                           if n.get("PluginInstance") == self.UP], [])
 
     def test_c_pool_down_and_up_again(self):
@@ -282,7 +248,7 @@ class OpcacheNotifications(NotificationCase):
         harness.wait_for(lambda: max(v for _, v in self.cd.csv_rows(ident)) > before, WITHIN,
                          interval=0.1, what="%s to rise" % ident)
         self.reads(2)
-        self.assertEqual([summary(n) for n in self.notifications()
+        self.assertEqual([self.summarize(n) for n in self.notifications()
                           if n.get("Type") == "opcache_restarts"
                           and float(n["Time"]) > reset], [])
 
