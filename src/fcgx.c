@@ -23,6 +23,7 @@ typedef struct {
   c_complain_t details_complaint;
   c_complain_t opcache_complaint;
   c_complain_t kernel_queue_complaint;
+  c_complain_t range_complaint; /* figures outside their range: logged once per pool */
   double start_time;  /* of the php-fpm master, as last seen: a change is a restart or reload */
   cdtime_t poll_time; /* when the values being dispatched were polled */
   /* for notifications: what the previous read saw */
@@ -337,9 +338,11 @@ static void submit(const fcgx_pool_t *pool, const char *type, const char *type_i
   submit_as(pool, pool->cfg.name, type, type_instance, value);
 }
 
+/* NaN is a figure the parser left out (outside its range): nothing is dispatched for it. */
 static void submit_gauge(const fcgx_pool_t *pool, const char *type, const char *type_instance,
                          double value) {
-  submit(pool, type, type_instance, (value_t){.gauge = value});
+  if (!isnan(value))
+    submit(pool, type, type_instance, (value_t){.gauge = value});
 }
 
 /* A counter from the wire that is negative or beyond derive_t is no counter: never dispatched. */
@@ -385,10 +388,13 @@ static void submit_status(const fcgx_pool_t *pool, const fcgx_pool_result_t *res
     submit_gauge(pool, "fpm_request_duration", "avg", st->duration_avg);
     submit_gauge(pool, "fpm_request_duration", "max", st->duration_max);
   }
-  submit_gauge(pool, "fpm_request_duration", "running_max", st->duration_running_max);
-  if (st->idle_samples > 0) {
+  if (st->running_max_known)
+    submit_gauge(pool, "fpm_request_duration", "running_max", st->duration_running_max);
+  if (st->cpu_samples > 0) {
     submit_gauge(pool, "fpm_request_cpu", "avg", st->cpu_avg);
     submit_gauge(pool, "fpm_request_cpu", "max", st->cpu_max);
+  }
+  if (st->memory_samples > 0) {
     submit_gauge(pool, "fpm_request_memory", "avg", st->memory_avg);
     submit_gauge(pool, "fpm_request_memory", "max", st->memory_max);
   }
@@ -400,7 +406,7 @@ static void submit_cache(const fcgx_pool_t *pool, const char *type, const char *
                          double value, bool derive) {
   const char *instance = pool->opcache_instance[0] ? pool->opcache_instance : pool->cfg.name;
   value_t v;
-  if (derive && !counter_ok(value))
+  if (derive ? !counter_ok(value) : isnan(value))
     return;
   if (derive)
     v.derive = (derive_t)value;
@@ -527,7 +533,9 @@ static void notify_changes(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
   pool->was_up = res->up;
 
   const opcache_report_t *oc = &res->opcache;
-  if (!res->opcache_ok || oc->availability != OPCACHE_OK)
+  /* Restart counts left out (outside their range) say nothing: this poll is not compared. */
+  if (!res->opcache_ok || oc->availability != OPCACHE_OK || isnan(oc->oom_restarts) ||
+      isnan(oc->hash_restarts))
     return;
   if (pool->opcache_seen) {
     /* A reload resets the counters: only a rise is a restart. */
@@ -588,9 +596,22 @@ static void log_result(fcgx_pool_t *pool, const fcgx_pool_result_t *res) {
     c_release(LOG_INFO, &pool->kernel_queue_complaint,
               PLUGIN " plugin: pool \"%s\": kernel queue figures readable again", name);
 
+  /* php-fpm prints a request that began after its page's clock reading with a negative
+   * duration, unsigned (php bug 62382); such figures are left out of the values. */
+  const out_of_range_t *status_oor = &res->status.out_of_range;
+  const out_of_range_t *script_oor = &res->opcache.out_of_range;
+  size_t left_out =
+      (res->status_ok ? status_oor->count : 0) + (res->opcache_ok ? script_oor->count : 0);
+  if (left_out > 0)
+    c_complain_once(LOG_WARNING, &pool->range_complaint,
+                    PLUGIN " plugin: pool \"%s\": %zu figure(s) outside the range php-fpm can "
+                           "report left out of this poll, e.g. %s (logged once)",
+                    name, left_out,
+                    res->status_ok && status_oor->count ? status_oor->first : script_oor->first);
+
   /* A reload (SIGUSR2) or restart starts every counter again: collectd turns the drop into no
    * rate (DERIVE, minimum 0) rather than a negative one; say why the counters fell. */
-  if (res->status_ok) {
+  if (res->status_ok && !isnan(res->status.start_time)) {
     if (pool->start_time != 0 && res->status.start_time != pool->start_time)
       INFO(PLUGIN " plugin: pool \"%s\": php-fpm was restarted or reloaded (uptime %.0f s): its "
                   "counters start again",

@@ -2,6 +2,7 @@
 #include "json_field.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 cJSON *json_parse_object(const char *json, size_t len, const char *doc, char *err,
@@ -52,6 +53,30 @@ int json_number(const cJSON *obj, const char *key, double *out, const char *doc,
     return -1;
   }
   *out = item->valuedouble;
+  return 0;
+}
+
+bool figure_in_range(double value, double max) {
+  return value >= 0 && value <= max;
+}
+
+void figure_left_out(out_of_range_t *oor, const char *format, ...) {
+  if (oor->count++ == 0) {
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(oor->first, sizeof(oor->first), format, ap);
+    va_end(ap);
+  }
+}
+
+int json_figure(const cJSON *obj, const char *key, double max, double *out, out_of_range_t *oor,
+                const char *doc, const char *where, char *err, size_t err_size) {
+  if (json_number(obj, key, out, doc, where, err, err_size) != 0)
+    return -1;
+  if (!figure_in_range(*out, max)) {
+    figure_left_out(oor, "%s%s %.17g", key, where, *out);
+    *out = NAN;
+  }
   return 0;
 }
 

@@ -11,13 +11,15 @@
 typedef struct {
   const char *key;
   double *value;
+  double max; /* the largest value PHP can report: beyond it, left out */
 } number_field_t;
 
 /* Reads every field of a section; where names the section in errors. */
 static int read_numbers(const cJSON *section, const number_field_t *fields, size_t n,
-                        const char *where, char *err, size_t err_size) {
+                        const char *where, opcache_report_t *rep, char *err, size_t err_size) {
   for (size_t i = 0; i < n; i++)
-    if (json_number(section, fields[i].key, fields[i].value, DOC, where, err, err_size) != 0)
+    if (json_figure(section, fields[i].key, fields[i].max, fields[i].value, &rep->out_of_range, DOC,
+                    where, err, err_size) != 0)
       return -1;
   return 0;
 }
@@ -62,43 +64,45 @@ static int parse_opcache(const cJSON *oc, opcache_report_t *rep, char *err, size
     return -1;
 
   const number_field_t memory_fields[] = {
-      {"used_memory", &rep->used_memory},
-      {"free_memory", &rep->free_memory},
-      {"wasted_memory", &rep->wasted_memory},
-      {"current_wasted_percentage", &rep->wasted_percentage},
+      {"used_memory", &rep->used_memory, FIGURE_MAX_BYTES},
+      {"free_memory", &rep->free_memory, FIGURE_MAX_BYTES},
+      {"wasted_memory", &rep->wasted_memory, FIGURE_MAX_BYTES},
+      {"current_wasted_percentage", &rep->wasted_percentage, FIGURE_MAX_PERCENT},
   };
   const number_field_t stats_fields[] = {
-      {"num_cached_scripts", &rep->cached_scripts},
-      {"num_cached_keys", &rep->cached_keys},
-      {"max_cached_keys", &rep->max_cached_keys},
-      {"hits", &rep->hits},
-      {"misses", &rep->misses},
-      {"blacklist_misses", &rep->blacklist_misses},
-      {"opcache_hit_rate", &rep->hit_rate},
-      {"oom_restarts", &rep->oom_restarts},
-      {"hash_restarts", &rep->hash_restarts},
-      {"manual_restarts", &rep->manual_restarts},
+      {"num_cached_scripts", &rep->cached_scripts, FIGURE_MAX_UINT},
+      {"num_cached_keys", &rep->cached_keys, FIGURE_MAX_UINT},
+      {"max_cached_keys", &rep->max_cached_keys, FIGURE_MAX_UINT},
+      {"hits", &rep->hits, FIGURE_MAX_COUNTER},
+      {"misses", &rep->misses, FIGURE_MAX_COUNTER},
+      {"blacklist_misses", &rep->blacklist_misses, FIGURE_MAX_COUNTER},
+      {"opcache_hit_rate", &rep->hit_rate, FIGURE_MAX_PERCENT},
+      {"oom_restarts", &rep->oom_restarts, FIGURE_MAX_COUNTER},
+      {"hash_restarts", &rep->hash_restarts, FIGURE_MAX_COUNTER},
+      {"manual_restarts", &rep->manual_restarts, FIGURE_MAX_COUNTER},
   };
-  if (read_numbers(memory, memory_fields, N(memory_fields), " in memory_usage", err, err_size) ||
-      read_numbers(stats, stats_fields, N(stats_fields), " in opcache_statistics", err, err_size))
+  if (read_numbers(memory, memory_fields, N(memory_fields), " in memory_usage", rep, err,
+                   err_size) ||
+      read_numbers(stats, stats_fields, N(stats_fields), " in opcache_statistics", rep, err,
+                   err_size))
     return -1;
 
   if (strings != NULL) {
     const number_field_t fields[] = {
-        {"used_memory", &rep->strings_used},
-        {"free_memory", &rep->strings_free},
-        {"number_of_strings", &rep->strings_count},
+        {"used_memory", &rep->strings_used, FIGURE_MAX_BYTES},
+        {"free_memory", &rep->strings_free, FIGURE_MAX_BYTES},
+        {"number_of_strings", &rep->strings_count, FIGURE_MAX_UINT},
     };
-    if (read_numbers(strings, fields, N(fields), " in interned_strings_usage", err, err_size))
+    if (read_numbers(strings, fields, N(fields), " in interned_strings_usage", rep, err, err_size))
       return -1;
     rep->has_strings = true;
   }
   if (jit != NULL) {
     const number_field_t fields[] = {
-        {"buffer_size", &rep->jit_size},
-        {"buffer_free", &rep->jit_free},
+        {"buffer_size", &rep->jit_size, FIGURE_MAX_BYTES},
+        {"buffer_free", &rep->jit_free, FIGURE_MAX_BYTES},
     };
-    if (read_numbers(jit, fields, N(fields), " in jit", err, err_size))
+    if (read_numbers(jit, fields, N(fields), " in jit", rep, err, err_size))
       return -1;
     rep->has_jit = rep->jit_size > 0; /* php reports a zero buffer when JIT is off */
   }
@@ -106,16 +110,19 @@ static int parse_opcache(const cJSON *oc, opcache_report_t *rep, char *err, size
     /* fcgx-status.php sends counts; opcache_get_status() itself sends the lists. */
     const char *lists[] = {"scripts", "functions", "classes"};
     double *counts[] = {&rep->preload_scripts, &rep->preload_functions, &rep->preload_classes};
-    if (json_number(preload, "memory_consumption", &rep->preload_memory, DOC,
-                    " in preload_statistics", err, err_size))
+    const char *where = " in preload_statistics";
+    if (json_figure(preload, "memory_consumption", FIGURE_MAX_BYTES, &rep->preload_memory,
+                    &rep->out_of_range, DOC, where, err, err_size))
       return -1;
     for (size_t i = 0; i < N(lists); i++) {
       const cJSON *item = cJSON_GetObjectItemCaseSensitive(preload, lists[i]);
       if (cJSON_IsArray(item))
         *counts[i] = cJSON_GetArraySize(item);
-      else if (cJSON_IsNumber(item))
-        *counts[i] = item->valuedouble;
-      else if (item != NULL) {
+      else if (cJSON_IsNumber(item)) {
+        if (json_figure(preload, lists[i], FIGURE_MAX_UINT, counts[i], &rep->out_of_range, DOC,
+                        where, err, err_size))
+          return -1;
+      } else if (item != NULL) {
         snprintf(err, err_size,
                  "%s field \"%s\" in preload_statistics is neither a count nor a list", DOC,
                  lists[i]);
@@ -130,15 +137,15 @@ static int parse_opcache(const cJSON *oc, opcache_report_t *rep, char *err, size
 static int parse_apcu(const cJSON *apcu, opcache_report_t *rep, char *err, size_t err_size) {
   double seg_size, num_seg;
   const number_field_t fields[] = {
-      {"num_entries", &rep->apcu_entries},
-      {"num_hits", &rep->apcu_hits},
-      {"num_misses", &rep->apcu_misses},
-      {"expunges", &rep->apcu_expunges},
-      {"seg_size", &seg_size},
-      {"num_seg", &num_seg},
-      {"avail_mem", &rep->apcu_free},
+      {"num_entries", &rep->apcu_entries, FIGURE_MAX_UINT},
+      {"num_hits", &rep->apcu_hits, FIGURE_MAX_COUNTER},
+      {"num_misses", &rep->apcu_misses, FIGURE_MAX_COUNTER},
+      {"expunges", &rep->apcu_expunges, FIGURE_MAX_COUNTER},
+      {"seg_size", &seg_size, FIGURE_MAX_BYTES},
+      {"num_seg", &num_seg, FIGURE_MAX_UINT},
+      {"avail_mem", &rep->apcu_free, FIGURE_MAX_BYTES},
   };
-  if (read_numbers(apcu, fields, N(fields), " in apcu", err, err_size))
+  if (read_numbers(apcu, fields, N(fields), " in apcu", rep, err, err_size))
     return -1;
   rep->apcu_used = seg_size * num_seg - rep->apcu_free;
   if (rep->apcu_used < 0)
@@ -192,10 +199,10 @@ int opcache_report_parse(const char *json, size_t len, opcache_report_t *rep, ch
     goto out;
   if (realpath != NULL) {
     const number_field_t fields[] = {
-        {"used", &rep->realpath_used},
-        {"size", &rep->realpath_size},
+        {"used", &rep->realpath_used, FIGURE_MAX_BYTES},
+        {"size", &rep->realpath_size, FIGURE_MAX_BYTES},
     };
-    if (read_numbers(realpath, fields, N(fields), " in realpath_cache", err, err_size))
+    if (read_numbers(realpath, fields, N(fields), " in realpath_cache", rep, err, err_size))
       goto out;
     rep->has_realpath = true;
   }

@@ -1,7 +1,10 @@
 /* The in-pool script's JSON (fcgx-status.php: OPcache, APCu, realpath cache) -> struct (pure,
- * cJSON). Every number is read as a double; optional sections are flagged. Owns nothing. */
+ * cJSON). Every number is read as a double and checked against its range (NaN and counted when
+ * outside it); optional sections are flagged. Owns nothing. */
 #ifndef FCGX_OPCACHE_H
 #define FCGX_OPCACHE_H
+
+#include "json_field.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +37,9 @@ typedef struct {
   bool has_realpath;
   double apcu_used, apcu_free, apcu_entries, apcu_hits, apcu_misses, apcu_expunges;
   double realpath_used, realpath_size;
+
+  /* figures left out (NaN above) for being outside the range PHP can report */
+  out_of_range_t out_of_range;
 } opcache_report_t;
 
 /* Returns 0, or -1 with err naming the missing or mistyped field. */

@@ -4,6 +4,7 @@
 
 #include <cJSON.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +53,9 @@ typedef struct {
   size_t n;
 } figures_t;
 
+/* NaN is a figure left out for being outside its range: not shown, as the plugin sends none. */
 static void add(figures_t *f, const char *name, double value) {
-  if (f->n < sizeof(f->items) / sizeof(f->items[0]))
+  if (!isnan(value) && f->n < sizeof(f->items) / sizeof(f->items[0]))
     f->items[f->n++] = (figure_t){name, value};
 }
 
@@ -79,12 +81,17 @@ static void add_status(figures_t *f, const fcgx_pool_result_t *res) {
                                                         "fpm_processes-state_ending"};
     for (int s = 0; s < FPM_STATE_COUNT; s++)
       add(f, states[s], st->state_count[s]);
-    add(f, "fpm_request_duration-avg", st->duration_avg);
-    add(f, "fpm_request_duration-max", st->duration_max);
-    add(f, "fpm_request_duration-running_max", st->duration_running_max);
-    if (st->idle_samples > 0) {
+    if (st->duration_samples > 0) {
+      add(f, "fpm_request_duration-avg", st->duration_avg);
+      add(f, "fpm_request_duration-max", st->duration_max);
+    }
+    if (st->running_max_known)
+      add(f, "fpm_request_duration-running_max", st->duration_running_max);
+    if (st->cpu_samples > 0) {
       add(f, "fpm_request_cpu-avg", st->cpu_avg);
       add(f, "fpm_request_cpu-max", st->cpu_max);
+    }
+    if (st->memory_samples > 0) {
       add(f, "fpm_request_memory-avg", st->memory_avg);
       add(f, "fpm_request_memory-max", st->memory_max);
     }
@@ -140,6 +147,10 @@ static int verdict(const char *check, const fcgx_pool_result_t *res, char *why, 
   if (strcmp(check, "ready") == 0) {
     /* php-fpm's own figure is always 0 on unix sockets: the kernel's is the truth. */
     double waiting = res->kernel_queue_ok ? res->kernel_queue : st->listen_queue;
+    if (isnan(waiting) || isnan(st->idle_processes)) {
+      snprintf(why, size, "the page's figures are outside the range php-fpm can report");
+      return EXIT_UNKNOWN;
+    }
     if (waiting > 0) {
       snprintf(why, size, "saturated: %.0f connections wait in the listen queue", waiting);
       return EXIT_WARNING;
@@ -162,6 +173,10 @@ static int verdict(const char *check, const fcgx_pool_result_t *res, char *why, 
       snprintf(why, size, "OPcache is not enabled in the pool");
       return EXIT_CRITICAL;
     }
+    if (isnan(oc->hit_rate) || isnan(oc->wasted_percentage)) {
+      snprintf(why, size, "hit rate or waste outside the range PHP can report");
+      return EXIT_UNKNOWN;
+    }
     if (oc->cache_full || oc->hit_rate < 95 || oc->wasted_percentage > 5) {
       snprintf(why, size, "hit rate %.1f %%, %.1f %% wasted%s", oc->hit_rate, oc->wasted_percentage,
                oc->cache_full ? ", cache full" : "");
@@ -177,14 +192,38 @@ static int verdict(const char *check, const fcgx_pool_result_t *res, char *why, 
 
 static const char *const verdict_names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 
-static void print_table(const char *check, int code, const char *why, const figures_t *f) {
-  printf("%s %s - %s\n", check, verdict_names[code], why);
+/* Figures outside their range, left out of this poll, in either reply. */
+static const out_of_range_t *left_out(const fcgx_pool_result_t *res) {
+  if (res->status_ok && res->status.out_of_range.count > 0)
+    return &res->status.out_of_range;
+  if (res->opcache_ok && res->opcache.out_of_range.count > 0)
+    return &res->opcache.out_of_range;
+  return NULL;
+}
+
+static size_t left_out_count(const fcgx_pool_result_t *res) {
+  return (res->status_ok ? res->status.out_of_range.count : 0) +
+         (res->opcache_ok ? res->opcache.out_of_range.count : 0);
+}
+
+static void print_table(const char *check, int code, const char *why, const fcgx_pool_result_t *res,
+                        const figures_t *f) {
+  /* One verdict line (what a Nagios-style check shows), then one "name value" line a figure. */
+  printf("%s %s - %s", check, verdict_names[code], why);
+  if (res->status_ok && res->status.pool[0])
+    printf(" (pool \"%s\")", res->status.pool);
+  if (res->status_ok && res->fallback_reason[0])
+    printf("; without process details: %s", res->fallback_reason);
+  if (left_out(res) != NULL)
+    printf("; %zu figure(s) outside the range php-fpm can report left out, e.g. %s",
+           left_out_count(res), left_out(res)->first);
+  putchar('\n');
   for (size_t i = 0; i < f->n; i++)
     printf("  %-36s %.15g\n", f->items[i].name, f->items[i].value);
 }
 
-static int print_json(const char *pool_name, const char *check, int code, const char *why,
-                      const figures_t *f) {
+static int print_json(const char *address, const char *check, int code, const char *why,
+                      const fcgx_pool_result_t *res, const figures_t *f) {
   cJSON *root = cJSON_CreateObject();
   cJSON *values = cJSON_CreateObject();
   if (root == NULL || values == NULL) {
@@ -192,11 +231,21 @@ static int print_json(const char *pool_name, const char *check, int code, const 
     cJSON_Delete(values);
     return -1;
   }
-  cJSON_AddStringToObject(root, "address", pool_name);
+  cJSON_AddStringToObject(root, "address", address);
+  if (res->status_ok && res->status.pool[0])
+    cJSON_AddStringToObject(root, "pool", res->status.pool);
   cJSON_AddStringToObject(root, "check", check);
   cJSON_AddStringToObject(root, "verdict", verdict_names[code]);
   cJSON_AddNumberToObject(root, "exit_code", code);
   cJSON_AddStringToObject(root, "message", why);
+  if (res->status_ok)
+    cJSON_AddBoolToObject(root, "process_details", res->status_full);
+  if (res->status_ok && res->fallback_reason[0])
+    cJSON_AddStringToObject(root, "fallback_reason", res->fallback_reason);
+  if (left_out(res) != NULL) {
+    cJSON_AddNumberToObject(root, "out_of_range", (double)left_out_count(res));
+    cJSON_AddStringToObject(root, "out_of_range_first", left_out(res)->first);
+  }
   for (size_t i = 0; i < f->n; i++)
     cJSON_AddNumberToObject(values, f->items[i].name, f->items[i].value);
   cJSON_AddItemToObject(root, "values", values);
@@ -374,9 +423,9 @@ int main(int argc, char **argv) {
   }
   if (!quiet) {
     if (json)
-      print_json(cfg.addr.display, check, code, why, &figures);
+      print_json(cfg.addr.display, check, code, why, res, &figures);
     else
-      print_table(check, code, why, &figures);
+      print_table(check, code, why, res, &figures);
   }
   fcgx_pool_poll_release(&poll);
   return code;

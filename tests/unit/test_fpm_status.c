@@ -3,6 +3,7 @@
 #include "unit_helpers.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <string.h>
 
 #include "cgi_response.h"
@@ -103,7 +104,10 @@ static void assert_status(const char *what, const fpm_status_t *st, const expect
   EXPECT(duration_max, e->duration_max);
   EXPECT(running_samples, e->running_samples);
   EXPECT(duration_running_max, e->running_max);
-  EXPECT(idle_samples, e->idle_samples);
+  /* every idle process of these fixtures has its cpu and memory in range */
+  EXPECT(cpu_samples, e->idle_samples);
+  EXPECT(memory_samples, e->idle_samples);
+  EXPECT(out_of_range.count, 0);
   EXPECT(cpu_avg, e->cpu_avg);
   EXPECT(cpu_max, e->cpu_max);
   EXPECT(memory_avg, e->memory_avg);
@@ -512,6 +516,149 @@ static void test_process_fields_are_required(void **state) {
   parse_fails(not_array, sizeof(not_array) - 1, "processes", NULL);
 }
 
+/* ---- ranges -------------------------------------------------------------------------------- */
+
+/* A pool figure outside what php-fpm's scoreboard can hold is NaN (never dispatched) and counted;
+ * the rest of the page still counts. */
+static void test_pool_figures_out_of_range(void **state) {
+  (void)state;
+  static const struct {
+    const char *key;
+    double bad, good; /* just outside, and the largest inside */
+  } cases[] = {
+      {"start since", 4294967297.0, 4294967296.0},      /* 136 years */
+      {"accepted conn", 1.8446744073709552e19, 9.2e18}, /* within a DERIVE */
+      {"active processes", -1, 2147483647.0},           /* an int */
+      {"listen queue len", 2147483648.0, 2147483647.0},
+      {"slow requests", 4294967296.0, 4294967295.0}, /* an unsigned int */
+  };
+  body_t b;
+  load_body("status_plain.stdout", &b);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (int inside = 0; inside < 2; inside++) {
+      cJSON *root = cJSON_ParseWithLength(b.json, b.len);
+      assert_non_null(root);
+      cJSON_ReplaceItemInObjectCaseSensitive(
+          root, cases[i].key, cJSON_CreateNumber(inside ? cases[i].good : cases[i].bad));
+      char *json = cJSON_PrintUnformatted(root);
+      fpm_status_t st;
+      char err[256] = "";
+      assert_int_equal(fpm_status_parse(json, strlen(json), NULL, &st, err, sizeof(err)), 0);
+      size_t k;
+      for (k = 0; strcmp(pool_fields[k], cases[i].key) != 0; k++)
+        ;
+      if (inside) {
+        expect_double(cases[i].key, "inside", field(&st, k), cases[i].good);
+        assert_int_equal(st.out_of_range.count, 0);
+      } else {
+        if (!isnan(field(&st, k)))
+          fail_msg("%s = %.17g was kept", cases[i].key, field(&st, k));
+        assert_int_equal(st.out_of_range.count, 1);
+        assert_non_null(strstr(st.out_of_range.first, cases[i].key));
+        assert_false(isnan(st.start_time)); /* the others are still read */
+      }
+      cJSON_free(json);
+      cJSON_Delete(root);
+    }
+  }
+  free(b.data);
+}
+
+/* One process's figures as php-fpm prints them, with start since 10 s. */
+static void parse_one_process(const char *state_name, double duration_us, double cpu, double memory,
+                              fpm_status_t *st) {
+  char json[1024];
+  snprintf(json, sizeof(json),
+           "{\"start time\":1,\"start since\":20,\"accepted conn\":3,\"listen queue\":0,"
+           "\"max listen queue\":0,\"listen queue len\":0,\"idle processes\":1,"
+           "\"active processes\":0,\"total processes\":1,\"max active processes\":1,"
+           "\"max children reached\":0,\"slow requests\":0,\"processes\":[{\"pid\":7,"
+           "\"state\":\"%s\",\"start since\":10,\"request duration\":%.17g,"
+           "\"last request cpu\":%.17g,\"last request memory\":%.17g}]}",
+           state_name, duration_us, cpu, memory);
+  char err[256] = "";
+  if (fpm_status_parse(json, strlen(json), NULL, st, err, sizeof(err)) != 0)
+    fail_msg("%s", err);
+}
+
+/* A request's duration is at most its worker's age (start since + 1 s, whole seconds): beyond
+ * it, a negative duration printed unsigned (php bug 62382). Left out of avg, max, running_max. */
+static void test_duration_range(void **state) {
+  (void)state;
+  fpm_status_t st;
+  parse_one_process("Running", 11e6, 0, 0, &st);
+  assert_int_equal(st.duration_samples, 1);
+  assert_double(st.duration_running_max, 11.0);
+  assert_true(st.running_max_known);
+  assert_int_equal(st.out_of_range.count, 0);
+
+  parse_one_process("Running", 11e6 + 1, 0, 0, &st);
+  assert_int_equal(st.duration_samples, 0);
+  assert_int_equal(st.running_samples, 0);
+  assert_false(st.running_max_known); /* a process runs, its duration unknown: not 0 */
+  assert_double(st.state_count[FPM_STATE_RUNNING], 1);
+  assert_int_equal(st.out_of_range.count, 1);
+  assert_non_null(strstr(st.out_of_range.first, "request duration 11000001 µs of pid 7"));
+
+  parse_one_process("Running", -5, 0, 0, &st);
+  assert_int_equal(st.duration_samples, 0);
+  assert_int_equal(st.out_of_range.count, 1);
+
+  /* Idle: the duration and the cpu php-fpm computed over it go; the memory stays. */
+  parse_one_process("Idle", 1.8446744073709552e19, 10, 4096, &st);
+  assert_int_equal(st.duration_samples, 0);
+  assert_int_equal(st.cpu_samples, 0);
+  assert_int_equal(st.memory_samples, 1);
+  assert_double(st.memory_max, 4096);
+  assert_int_equal(st.out_of_range.count, 2);
+}
+
+/* last request cpu is CPU ticks (10 ms) over the request's duration: above 100 % for a short
+ * request that crossed a tick, never negative, never more CPU time than 1024 CPUs plus two ticks
+ * give in that duration, and 0 when the duration is 0. */
+static void test_cpu_range(void **state) {
+  (void)state;
+  static const struct {
+    double duration_us, cpu;
+    bool kept;
+  } cases[] = {
+      {9530, 104.93, true}, /* Telegraf's page: one tick over 9.53 ms */
+      {100, 10000, true},   /* one tick over 0.1 ms */
+      {100, 20000, true},   /* two ticks */
+      {100, 20000 + 102400 + 1, false},
+      {1e6, 102400, true}, /* 1024 CPUs for a second */
+      {1e6, 102402.1, false},
+      {0, 0, true},
+      {0, 5, false}, /* php-fpm prints 0 when the duration is 0 */
+      {5000, -1, false},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    fpm_status_t st;
+    parse_one_process("Idle", cases[i].duration_us, cases[i].cpu, 0, &st);
+    if ((st.cpu_samples == 1) != cases[i].kept)
+      fail_msg("cpu %.17g over %.0f µs: %s, expected %s", cases[i].cpu, cases[i].duration_us,
+               st.cpu_samples ? "kept" : "left out", cases[i].kept ? "kept" : "left out");
+    assert_int_equal(st.out_of_range.count, cases[i].kept ? 0 : 1);
+    if (cases[i].kept)
+      assert_double(st.cpu_max, cases[i].cpu);
+  }
+}
+
+/* last request memory: bytes, at most 2^57 (the largest 64-bit address space). */
+static void test_memory_range(void **state) {
+  (void)state;
+  fpm_status_t st;
+  parse_one_process("Idle", 1000, 0, 144115188075855872.0, &st);
+  assert_int_equal(st.memory_samples, 1);
+  parse_one_process("Idle", 1000, 0, 144115188075855872.0 * 2, &st);
+  assert_int_equal(st.memory_samples, 0);
+  assert_int_equal(st.cpu_samples, 1);
+  assert_int_equal(st.out_of_range.count, 1);
+  assert_non_null(strstr(st.out_of_range.first, "last request memory"));
+  parse_one_process("Idle", 1000, 0, -1, &st);
+  assert_int_equal(st.memory_samples, 0);
+}
+
 /* Only len bytes are read: the reply buffer need not be NUL-terminated after the JSON. */
 static void test_len_is_respected(void **state) {
   (void)state;
@@ -552,6 +699,10 @@ int main(void) {
       cmocka_unit_test(test_missing_and_mistyped_fixtures),
       cmocka_unit_test(test_every_pool_field_is_required),
       cmocka_unit_test(test_process_fields_are_required),
+      cmocka_unit_test(test_pool_figures_out_of_range),
+      cmocka_unit_test(test_duration_range),
+      cmocka_unit_test(test_cpu_range),
+      cmocka_unit_test(test_memory_range),
       cmocka_unit_test(test_len_is_respected),
       cmocka_unit_test(test_state_names),
   };

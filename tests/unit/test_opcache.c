@@ -7,6 +7,7 @@
 
 #include <cJSON.h>
 #include <stdbool.h>
+#include <math.h>
 #include <string.h>
 
 #include "opcache.h"
@@ -766,6 +767,44 @@ static void test_out_of_range_and_truncated(void **state) {
   free(json);
 }
 
+/* A gauge or counter outside the range PHP can report (a percentage above 100, a negative count,
+ * more bytes than any address space) is NaN, never dispatched, and counted; the rest stays. */
+static void test_figures_outside_their_range(void **state) {
+  (void)state;
+  static const struct {
+    const char *section, *key;
+    double bad;
+    size_t offset;
+  } cases[] = {
+      {"opcache.opcache_statistics", "opcache_hit_rate", 100.5, AT(hit_rate)},
+      {"opcache.opcache_statistics", "hits", -1, AT(hits)},
+      {"opcache.opcache_statistics", "oom_restarts", 1.8446744073709552e19, AT(oom_restarts)},
+      {"opcache.memory_usage", "used_memory", 1e30, AT(used_memory)},
+      {"opcache.memory_usage", "current_wasted_percentage", -0.5, AT(wasted_percentage)},
+      {"opcache.interned_strings_usage", "number_of_strings", 4294967296.0, AT(strings_count)},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    cJSON *root = load_tree("opcache_warm.json");
+    cJSON *section = at(root, cases[i].section);
+    assert_non_null(section);
+    cJSON_ReplaceItemInObjectCaseSensitive(section, cases[i].key, cJSON_CreateNumber(cases[i].bad));
+    char *json = print(root);
+    opcache_report_t rep;
+    parse_ok(json, strlen(json), &rep);
+    if (!isnan(field_of(&rep, cases[i].offset)))
+      fail_msg("%s %.17g was kept as %.17g", cases[i].key, cases[i].bad,
+               field_of(&rep, cases[i].offset));
+    assert_int_equal(rep.out_of_range.count, 1);
+    assert_non_null(strstr(rep.out_of_range.first, cases[i].key));
+    assert_double(rep.max_cached_keys, 16229); /* the others are read */
+    cJSON_free(json);
+    cJSON_Delete(root);
+  }
+  opcache_report_t rep;
+  load("opcache_warm.json", &rep);
+  assert_int_equal(rep.out_of_range.count, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fixtures_match_the_json),
@@ -788,6 +827,7 @@ int main(void) {
       cmocka_unit_test(test_every_required_field),
       cmocka_unit_test(test_required_sections),
       cmocka_unit_test(test_out_of_range_and_truncated),
+      cmocka_unit_test(test_figures_outside_their_range),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-/* Returns the whole file FIXTURES_DIR/name, NUL-terminated (the caller frees it), or NULL when it
- * does not exist. */
-static char *read_fixture_opt(const char *name, size_t *len) {
+/* Returns the whole file dir/name, NUL-terminated (the caller frees it), or NULL when it does
+ * not exist. */
+static char *read_file_opt(const char *dir, const char *name, size_t *len) {
   char path[1024];
   *len = 0;
-  snprintf(path, sizeof(path), "%s/%s", FIXTURES_DIR, name);
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
   FILE *f = fopen(path, "rb");
   if (f == NULL)
     return NULL;
@@ -39,8 +39,13 @@ static char *read_fixture_opt(const char *name, size_t *len) {
   return data;
 }
 
+/* The whole file FIXTURES_DIR/name, or NULL when it does not exist. */
+static inline char *read_fixture_opt(const char *name, size_t *len) {
+  return read_file_opt(FIXTURES_DIR, name, len);
+}
+
 /* Like read_fixture_opt, but a missing fixture fails the test. */
-static char *read_fixture(const char *name, size_t *len) {
+static inline char *read_fixture(const char *name, size_t *len) {
   char *data = read_fixture_opt(name, len);
   if (data == NULL)
     fail_msg("fixture %s/%s is missing (run tests/capture-fixtures)", FIXTURES_DIR, name);
