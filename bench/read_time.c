@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "read_time: %s: %s\n", a, err);
       return 2;
     }
-    polls[k].cfg = &cfgs[k];
+    fcgx_pool_poll_init(&polls[k], &cfgs[k]);
   }
   if (interval > 0) {
     double start = now_s(), next = start;

@@ -427,7 +427,6 @@ static int pool_entry(line_ctx_t *lc, const char *key, const char *value) {
        sizeof(p->status_listen_raw)},
       {"ping.path", offsetof(fpm_pool_conf_t, ping_path), sizeof(p->ping_path)},
       {"ping.response", offsetof(fpm_pool_conf_t, ping_response), sizeof(p->ping_response)},
-      {"pm", offsetof(fpm_pool_conf_t, pm), sizeof(p->pm)},
       {"prefix", offsetof(fpm_pool_conf_t, prefix), sizeof(p->prefix)},
       {"chroot", offsetof(fpm_pool_conf_t, chroot), sizeof(p->chroot)},
   };
@@ -440,18 +439,13 @@ static int pool_entry(line_ctx_t *lc, const char *key, const char *value) {
 }
 
 static bool is_read_key(const line_ctx_t *lc, const char *key) {
-  static const char *const global_keys[] = {"pid"};
   static const char *const pool_keys[] = {"listen",    "pm.status_path", "pm.status_listen",
-                                          "ping.path", "ping.response",  "pm",
-                                          "prefix",    "chroot",         "pm.max_children"};
+                                          "ping.path", "ping.response",  "prefix",
+                                          "chroot",    "pm.max_children"};
   if (strcmp(key, "include") == 0)
     return true;
-  if (lc->cfg->section < 0) {
-    for (size_t i = 0; i < sizeof(global_keys) / sizeof(global_keys[0]); i++)
-      if (strcasecmp(key, global_keys[i]) == 0)
-        return true;
+  if (lc->cfg->section < 0) /* nothing else in [global] is read */
     return false;
-  }
   for (size_t i = 0; i < sizeof(pool_keys) / sizeof(pool_keys[0]); i++)
     if (strcasecmp(key, pool_keys[i]) == 0)
       return true;
@@ -527,8 +521,8 @@ static int parse_line(line_ctx_t *lc, const char *s, size_t len, fpm_config_incl
     }
     return 0;
   }
-  if (lc->cfg->section < 0) /* only pid is read there */
-    return set_string(lc, "pid", value, lc->cfg->pid_file, sizeof(lc->cfg->pid_file));
+  if (lc->cfg->section < 0) /* nothing in [global] says where a pool listens */
+    return 0;
   return pool_entry(lc, key, value);
 }
 
@@ -575,7 +569,6 @@ static int finish_pool(fpm_pool_conf_t *p, const fpm_config_options_t *opt, char
       return pool_error(p, why, err, err_size);
     if (p->status_path[0] == '\0') {
       snprintf(p->status_path, sizeof(p->status_path), "/");
-      p->status_path_implicit = true;
     }
   }
   if (p->ping_path[0] == '\0')
@@ -599,19 +592,6 @@ static int finish_pool(fpm_pool_conf_t *p, const fpm_config_options_t *opt, char
 
 int fpm_config_finish(fpm_config_t *cfg, const fpm_config_options_t *opt, char *err,
                       size_t err_size) {
-  if (cfg->pid_file[0] != '\0' && cfg->pid_file[0] != '/') {
-    char tmp[FPM_CONFIG_PATH_SIZE];
-    const char *base =
-        opt != NULL && opt->prefix != NULL && opt->prefix[0] != '\0'
-            ? opt->prefix
-            : (opt != NULL && opt->localstatedir != NULL ? opt->localstatedir
-                                                         : FPM_CONFIG_DEFAULT_LOCALSTATEDIR);
-    if (full_path(cfg->pid_file, base, tmp, sizeof(tmp)) != 0) {
-      snprintf(err, err_size, "pid: path too long");
-      return -1;
-    }
-    memcpy(cfg->pid_file, tmp, sizeof(tmp));
-  }
   for (size_t i = 0; i < cfg->n_pools; i++)
     if (finish_pool(&cfg->pools[i], opt, err, err_size) != 0)
       return -1;
@@ -625,6 +605,7 @@ typedef struct {
   const fpm_config_options_t *opt;
   const char *root; /* "" for none */
   int depth;
+  size_t n_files; /* read so far, the main one included */
 } load_ctx_t;
 
 static int load_file(load_ctx_t *ctx, const char *path, char *err, size_t err_size);
@@ -643,7 +624,7 @@ static char *read_file(const char *root, const char *path, size_t *len, char *er
   int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     snprintf(err, err_size, "cannot open %s%s%s%s: %s", path, via, root[0] ? full : "",
-             root[0] ? ")" : "", strerror(errno));
+             root[0] ? ")" : "", strerror_r(errno, (char[128]){0}, 128));
     return NULL;
   }
   struct stat st;
@@ -670,7 +651,7 @@ static char *read_file(const char *root, const char *path, size_t *len, char *er
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0) {
-      snprintf(err, err_size, "read %s: %s", path, strerror(errno));
+      snprintf(err, err_size, "read %s: %s", path, strerror_r(errno, (char[128]){0}, 128));
       free(buf);
       close(fd);
       return NULL;
@@ -735,9 +716,7 @@ static int include_pattern(void *vctx, const char *pattern, char *err, size_t er
   memset(&g, 0, sizeof(g));
   int rc = glob(rooted, GLOB_ERR | GLOB_MARK, NULL, &g);
   if (rc == GLOB_NOMATCH) {
-    if (ctx->cfg->warning[0] == '\0')
-      snprintf(ctx->cfg->warning, sizeof(ctx->cfg->warning),
-               "nothing matches the include pattern %.500s", pattern);
+    /* php-fpm only warns */
     globfree(&g);
     return 0;
   }
@@ -768,7 +747,7 @@ static int load_file(load_ctx_t *ctx, const char *path, char *err, size_t err_si
              FPM_CONFIG_MAX_DEPTH);
     return -1;
   }
-  if (ctx->cfg->n_files >= FPM_CONFIG_MAX_FILES) {
+  if (ctx->n_files >= FPM_CONFIG_MAX_FILES) {
     snprintf(err, err_size, "%s: more than %d files included", path, FPM_CONFIG_MAX_FILES);
     return -1;
   }
@@ -776,7 +755,7 @@ static int load_file(load_ctx_t *ctx, const char *path, char *err, size_t err_si
   char *text = read_file(ctx->root, path, &len, err, err_size);
   if (text == NULL)
     return -1;
-  ctx->cfg->n_files++;
+  ctx->n_files++;
   ctx->depth++;
   int rc = fpm_config_parse_text(ctx->cfg, text, len, path, ctx->opt, include_pattern, ctx, err,
                                  err_size);
@@ -796,7 +775,7 @@ int fpm_config_load(const char *conf_path, const fpm_config_options_t *opt, fpm_
   snprintf(root, sizeof(root), "%s", opt->root != NULL ? opt->root : "");
   for (size_t n = strlen(root); n > 0 && root[n - 1] == '/'; n--)
     root[n - 1] = '\0';
-  load_ctx_t ctx = {cfg, opt, root, 0};
+  load_ctx_t ctx = {cfg, opt, root, 0, 0};
   if (conf_path[0] != '/') {
     snprintf(err, err_size, "%s: not an absolute path", conf_path);
     return -1;

@@ -7,11 +7,10 @@
 #include <stddef.h>
 
 #define FPM_CONFIG_MAX_POOLS 1024
-#define FPM_CONFIG_MAX_FILES 256                /* files read, the main one included */
-#define FPM_CONFIG_MAX_DEPTH 5                  /* php-fpm: "more than 5 files recursively" */
-#define FPM_CONFIG_MAX_FILE_SIZE 1048576        /* bytes per file: 1 MiB */
-#define FPM_CONFIG_DEFAULT_PHP_PREFIX "/usr"    /* PHP_PREFIX of Debian's and most builds */
-#define FPM_CONFIG_DEFAULT_LOCALSTATEDIR "/var" /* PHP_LOCALSTATEDIR, for a relative pid */
+#define FPM_CONFIG_MAX_FILES 256             /* files read, the main one included */
+#define FPM_CONFIG_MAX_DEPTH 5               /* php-fpm: "more than 5 files recursively" */
+#define FPM_CONFIG_MAX_FILE_SIZE 1048576     /* bytes per file: 1 MiB */
+#define FPM_CONFIG_DEFAULT_PHP_PREFIX "/usr" /* PHP_PREFIX of Debian's and most builds */
 #define FPM_CONFIG_PATH_SIZE 512
 
 typedef enum { FPM_LISTEN_NONE, FPM_LISTEN_UNIX, FPM_LISTEN_TCP } fpm_listen_kind_t;
@@ -30,25 +29,19 @@ typedef struct {
   int line;
   char listen_raw[FPM_CONFIG_PATH_SIZE]; /* after ${VAR} and $pool; "" when missing */
   fpm_listen_t listen;
-  char status_path[256];     /* "" when the pool has none: nothing to poll */
-  bool status_path_implicit; /* "/" because pm.status_listen has no pm.status_path */
+  char status_path[256];                        /* "" when the pool has none: nothing to poll */
   char status_listen_raw[FPM_CONFIG_PATH_SIZE]; /* "" when not set */
   fpm_listen_t status_listen;                   /* FPM_LISTEN_NONE when not set */
   char ping_path[256];                          /* "" when ping is off */
   char ping_response[256];                      /* "pong" by default when ping_path is set */
   int max_children;                             /* 0 unknown */
-  char pm[16];                                  /* "static", "dynamic", "ondemand" as written */
   char prefix[FPM_CONFIG_PATH_SIZE];            /* the pool's prefix, resolved; "" when not set */
   char chroot[FPM_CONFIG_PATH_SIZE]; /* resolved; workers see every script path inside it */
 } fpm_pool_conf_t;
 
 typedef struct {
-  char pid_file[FPM_CONFIG_PATH_SIZE]; /* [global] pid, resolved; "" when not set */
   fpm_pool_conf_t *pools;
   size_t n_pools;
-  size_t n_files;    /* files read */
-  char warning[600]; /* the first thing php-fpm would only warn about (an include matching nothing)
-                      */
   /* parser state: the pool a key = value line belongs to (-1: [global]); it carries over into and
    * out of included files, as in php-fpm */
   int section;
@@ -58,8 +51,7 @@ typedef struct {
 typedef struct {
   /* php-fpm's -p (--prefix); NULL when not given. A running master's title does not show it. */
   const char *prefix;
-  const char *php_prefix;    /* the prefix php-fpm was built with; NULL: /usr */
-  const char *localstatedir; /* NULL: /var */
+  const char *php_prefix; /* the prefix php-fpm was built with; NULL: /usr */
   /* Prepended to every file opened and glob(3)bed, e.g. "/proc/PID/root" to read a master's files
    * as its mount namespace sees them; NULL or "" for none. Paths in the result stay unprefixed. */
   const char *root;

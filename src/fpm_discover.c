@@ -190,18 +190,10 @@ static void fill_master(const char *proc_root, fpm_master_t *m) {
   m->uid_known = stat(path, &owner) == 0;
   m->uid = m->uid_known ? owner.st_uid : (uid_t)-1;
 
-  m->ns_known = true;
-  static const char *const ns[] = {"ns/mnt", "ns/net"};
-  bool same[2] = {false, false};
-  for (size_t i = 0; i < 2; i++) {
-    read_link(proc_root, "self", ns[i], mine, sizeof(mine));
-    read_link(proc_root, who, ns[i], theirs, sizeof(theirs));
-    if (mine[0] == '\0' || theirs[0] == '\0')
-      m->ns_known = false;
-    same[i] = mine[0] != '\0' && strcmp(mine, theirs) == 0;
-  }
-  m->same_mnt_ns = m->ns_known && same[0];
-  m->same_net_ns = m->ns_known && same[1];
+  read_link(proc_root, "self", "ns/mnt", mine, sizeof(mine));
+  read_link(proc_root, who, "ns/mnt", theirs, sizeof(theirs));
+  m->ns_known = mine[0] != '\0' && theirs[0] != '\0';
+  m->same_mnt_ns = m->ns_known && strcmp(mine, theirs) == 0;
 
   /* php-fpm -y relative/path: relative to where the master was started (best effort: its cwd
    * now; php-fpm does not chdir before it has read the file, but may after). */
@@ -241,7 +233,8 @@ int fpm_discover_masters(const char *proc_root, fpm_master_t **out, size_t *n, c
   *n = 0;
   DIR *dir = opendir(proc_root);
   if (dir == NULL) {
-    snprintf(err, err_size, "cannot read %s: %s", proc_root, strerror(errno));
+    snprintf(err, err_size, "cannot read %s: %s", proc_root,
+             strerror_r(errno, (char[128]){0}, 128));
     return -1;
   }
   fpm_master_t *list = NULL;
@@ -289,7 +282,8 @@ int fpm_discover_workers(const char *proc_root, pid_t master, const char *pool, 
   *n = 0;
   DIR *dir = opendir(proc_root);
   if (dir == NULL) {
-    snprintf(err, err_size, "cannot read %s: %s", proc_root, strerror(errno));
+    snprintf(err, err_size, "cannot read %s: %s", proc_root,
+             strerror_r(errno, (char[128]){0}, 128));
     return -1;
   }
   fpm_worker_t *list = NULL;
@@ -308,9 +302,10 @@ int fpm_discover_workers(const char *proc_root, pid_t master, const char *pool, 
     if (pool != NULL && strcmp(pool, w.pool) != 0)
       continue;
     proc_stat_t st;
-    if (read_stat(proc_root, pid, &st) != 0 || st.ppid != (long long)master)
+    if (read_stat(proc_root, pid, &st) != 0 || (master != 0 && st.ppid != (long long)master))
       continue;
     w.pid = pid;
+    w.ppid = (pid_t)st.ppid;
     if (reserve_one((void **)&list, count, &cap, sizeof(*list)) != 0) {
       snprintf(err, err_size, "out of memory");
       free(list);

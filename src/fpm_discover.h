@@ -23,22 +23,22 @@ typedef struct {
   /* From the title "php-fpm: master process (PATH)", as the master sees it: its mount
    * namespace, and its working directory when relative. */
   char conf_path[1024];
-  bool conf_truncated; /* the title was cut before ')': conf_path is incomplete */
+  bool conf_truncated; /* the title was cut before ')': conf_path is incomplete, not read */
   /* Pass as fpm_config_options_t.root: "PROC/PID/root" (the master's view of the file system,
    * containers included), or "" when that is unreadable and the master shares our mount
    * namespace. */
   char root[64];
   char exe[256]; /* readlink of PROC/PID/exe ("/usr/sbin/php-fpm8.2"); "" when unreadable */
-  /* Compared with PROC/self/ns/{mnt,net}; ns_known false when unreadable. A master in another
-   * network namespace cannot be reached on 127.0.0.1; in another mount namespace, its unix
-   * sockets are reachable as root + path. */
-  bool ns_known, same_mnt_ns, same_net_ns;
+  /* Compared with PROC/self/ns/mnt; ns_known false when unreadable. In another mount
+   * namespace, its unix sockets are reachable as root + path. */
+  bool ns_known, same_mnt_ns;
   uid_t uid; /* owner of PROC/PID: who runs the master */
   bool uid_known;
 } fpm_master_t;
 
 typedef struct {
   pid_t pid;
+  pid_t ppid;     /* its master */
   char pool[128]; /* from the title "php-fpm: pool NAME" */
 } fpm_worker_t;
 
@@ -53,8 +53,8 @@ typedef struct {
 int fpm_discover_masters(const char *proc_root, fpm_master_t **out, size_t *n, char *err,
                          size_t err_size);
 
-/* The workers of master (children titled "php-fpm: pool NAME"), of one pool or of all when pool
- * is NULL, sorted by pid. Returns 0, or -1 with err set. */
+/* The workers of master (children titled "php-fpm: pool NAME"; of every master when master is
+ * 0), of one pool or of all when pool is NULL, sorted by pid. Returns 0, or -1 with err set. */
 int fpm_discover_workers(const char *proc_root, pid_t master, const char *pool, fpm_worker_t **out,
                          size_t *n, char *err, size_t err_size);
 

@@ -169,8 +169,9 @@ static int parse_processes(const cJSON *procs, const char *self_uri, fpm_status_
   return 0;
 }
 
-/* What a reply that is no JSON object is, for the log: empty, php-fpm's plain-text page (the
- * query string did not reach it), or something else, shown by the start of its first line. */
+/* What a reply that does not parse is, for the log, unless it begins like JSON: empty, php-fpm's
+ * plain-text page (the query string did not reach it), or something else, shown by the start of
+ * its first line. */
 static bool describe_non_json(const char *body, size_t len, char *err, size_t err_size) {
   size_t i = 0;
   while (i < len && isspace((unsigned char)body[i]))
@@ -179,8 +180,8 @@ static bool describe_non_json(const char *body, size_t len, char *err, size_t er
     snprintf(err, err_size, "status page is empty: no JSON (%zu bytes of white space)", len);
     return true;
   }
-  if (body[i] == '{')
-    return false;
+  if (body[i] == '{' || body[i] == '[')
+    return false; /* JSON, however broken: the parser's error says where */
   char start[41];
   size_t n = 0;
   for (; i < len && n < sizeof(start) - 1 && body[i] != '\n' && body[i] != '\r'; i++)
@@ -201,11 +202,11 @@ int fpm_status_parse(const char *json, size_t len, const char *self_uri, fpm_sta
                      char *err, size_t err_size) {
   int status = -1;
   memset(st, 0, sizeof(*st));
-  if (describe_non_json(json, len, err, err_size))
-    return -1;
   cJSON *root = json_parse_object(json, len, DOC, err, err_size);
-  if (root == NULL)
+  if (root == NULL) {
+    describe_non_json(json, len, err, err_size);
     return -1;
+  }
   const struct {
     const char *key;
     double *value;

@@ -5,7 +5,7 @@
 #ifndef FCGX_FPM_STATUS_H
 #define FCGX_FPM_STATUS_H
 
-#include "json_field.h"
+#include "figure_range.h"
 
 #include <stdbool.h>
 #include <stddef.h>

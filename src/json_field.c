@@ -2,15 +2,20 @@
 #include "json_field.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 
 cJSON *json_parse_object(const char *json, size_t len, const char *doc, char *err,
                          size_t err_size) {
   /* The error position from return_parse_end, not cJSON_GetErrorPtr(): reads run on several
-   * threads. (cJSON still writes its global on a failed parse; nothing here reads it.) */
+   * threads. cJSON still writes its global error on every parse: one parse at a time, so that
+   * those writes never race (a parse takes microseconds; replies are capped). */
+  static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
   const char *at = NULL;
+  pthread_mutex_lock(&parse_lock);
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &at, false);
+  pthread_mutex_unlock(&parse_lock);
   if (root == NULL) {
     size_t offset = at != NULL && at >= json && at <= json + len ? (size_t)(at - json) : len;
     snprintf(err, err_size, "%s is not valid JSON (at byte %zu of %zu)", doc, offset, len);
@@ -54,19 +59,6 @@ int json_number(const cJSON *obj, const char *key, double *out, const char *doc,
   }
   *out = item->valuedouble;
   return 0;
-}
-
-bool figure_in_range(double value, double max) {
-  return value >= 0 && value <= max;
-}
-
-void figure_left_out(out_of_range_t *oor, const char *format, ...) {
-  if (oor->count++ == 0) {
-    va_list ap;
-    va_start(ap, format);
-    vsnprintf(oor->first, sizeof(oor->first), format, ap);
-    va_end(ap);
-  }
 }
 
 int json_figure(const cJSON *obj, const char *key, double max, double *out, out_of_range_t *oor,

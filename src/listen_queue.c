@@ -35,7 +35,7 @@ static int dump(int fd, const void *request, size_t request_len, listen_table_t 
   char reply[16384];
   size_t total = 0;
   if (send(fd, request, request_len, 0) < 0) {
-    snprintf(err, err_size, "sock_diag request: %s", strerror(errno));
+    snprintf(err, err_size, "sock_diag request: %s", strerror_r(errno, (char[128]){0}, 128));
     return -1;
   }
   for (;;) {
@@ -43,7 +43,7 @@ static int dump(int fd, const void *request, size_t request_len, listen_table_t 
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      snprintf(err, err_size, "sock_diag reply: %s", strerror(errno));
+      snprintf(err, err_size, "sock_diag reply: %s", strerror_r(errno, (char[128]){0}, 128));
       return -1;
     }
     total += (size_t)n;
@@ -64,7 +64,7 @@ int listen_table_read(listen_table_t *table, bool unix_sockets, bool tcp_sockets
   table->n = 0;
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) {
-    snprintf(err, err_size, "netlink sock_diag socket: %s", strerror(errno));
+    snprintf(err, err_size, "netlink sock_diag socket: %s", strerror_r(errno, (char[128]){0}, 128));
     return -1;
   }
   struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)DUMP_TIMEOUT_MS * 1000};
@@ -122,7 +122,8 @@ static bool tcp_matches(const listen_socket_t *sock, const struct sockaddr_stora
   return memcmp(sock->addr, any, addr_len) == 0 && is_loopback(sa);
 }
 
-const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx_address_t *addr) {
+const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx_endpoint_t *ep) {
+  const fcgx_address_t *addr = ep->addr;
   if (addr->is_unix) {
     for (size_t i = 0; i < table->n; i++)
       if (table->items[i].family == AF_UNIX && table->items[i].has_path &&
@@ -140,10 +141,10 @@ const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx
         return &table->items[i];
     return NULL;
   }
-  if (!addr->resolved)
+  if (!ep->resolved)
     return NULL;
   for (size_t i = 0; i < table->n; i++)
-    if (tcp_matches(&table->items[i], &addr->sa[addr->current]))
+    if (tcp_matches(&table->items[i], &ep->sa[ep->preferred]))
       return &table->items[i];
   return NULL;
 }

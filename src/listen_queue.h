@@ -19,7 +19,7 @@ void listen_table_free(listen_table_t *table);
 
 /* The listener behind a pool's address, or NULL (not on this host). A unix socket is matched by
  * its path, else by its file's inode; TCP by port and address (a wildcard listener matches a
- * loopback address). */
-const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx_address_t *addr);
+ * loopback address); TCP needs ep resolved. */
+const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx_endpoint_t *ep);
 
 #endif

@@ -4,7 +4,7 @@
 #ifndef FCGX_OPCACHE_H
 #define FCGX_OPCACHE_H
 
-#include "json_field.h"
+#include "figure_range.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -29,7 +29,8 @@ static void fail_all(fcgx_request_t *const *reqs, size_t n, const char *why) {
   for (size_t i = 0; i < n; i++)
     if (fcgx_request_events(reqs[i]) != 0) {
       fcgx_request_expire(reqs[i]);
-      snprintf(reqs[i]->error, sizeof(reqs[i]->error), "%s: %s", reqs[i]->addr->display, why);
+      snprintf(reqs[i]->error, sizeof(reqs[i]->error), "%s: %s", reqs[i]->ep->addr->display, why);
+      reqs[i]->error_kind = FCGX_ERR_IO;
     }
 }
 
@@ -76,7 +77,8 @@ void fcgx_poller_run(fcgx_request_t *const *reqs, size_t n) {
     if (rc < 0) {
       if (errno == EINTR)
         continue;
-      fail_all(reqs, n, strerror(errno));
+      char buf[128];
+      fail_all(reqs, n, strerror_r(errno, buf, sizeof(buf)));
       continue;
     }
     for (size_t j = 0; j < nfds && rc > 0; j++) {

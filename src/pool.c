@@ -25,6 +25,21 @@ void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg) {
   cfg->max_reply = FCGI_DEFAULT_MAX_REPLY;
 }
 
+int fcgx_pool_config_check(const fcgx_pool_config_t *cfg, char *err, size_t err_size) {
+  const char *error = NULL;
+  if (cfg->status_path[0] != '/')
+    error = "StatusPath must start with '/' (pm.status_path)";
+  else if (cfg->ping_path[0] != '\0' && cfg->ping_path[0] != '/')
+    error = "PingPath must start with '/' (ping.path), or be \"\" to turn ping off";
+  else if (cfg->opcache && cfg->opcache_script[0] != '/')
+    error = "OPcacheScript must be an absolute path, as the pool sees it";
+  else if (cfg->opcache_instance[0] != '\0' && !fcgx_instance_valid(cfg->opcache_instance))
+    error = "OPcacheInstance cannot be a collectd plugin instance";
+  if (error != NULL)
+    snprintf(err, err_size, "%s", error);
+  return error != NULL ? -1 : 0;
+}
+
 bool fcgx_instance_char_ok(char c) {
   return c != '/' && c != '"' && c != '\\' && (unsigned char)c > ' ' && c != 0x7f;
 }
@@ -38,11 +53,25 @@ bool fcgx_instance_valid(const char *name) {
   return true;
 }
 
-static fcgx_address_t *target(const fcgx_pool_poll_t *poll) {
-  const fcgx_pool_config_t *cfg = poll->cfg;
+void fcgx_pool_poll_init(fcgx_pool_poll_t *poll, const fcgx_pool_config_t *cfg) {
+  memset(poll, 0, sizeof(*poll));
+  poll->cfg = cfg;
+  poll->run_script = cfg->opcache;
+  fcgx_endpoint_init(&poll->endpoint, &cfg->addr);
+  fcgx_endpoint_init(&poll->status_endpoint, &cfg->status_addr);
+}
+
+int fcgx_pool_poll_resolve(fcgx_pool_poll_t *poll, char *err, size_t err_size) {
+  if (fcgx_endpoint_resolve(&poll->endpoint, err, err_size) != 0)
+    return -1;
+  return poll->cfg->has_status_addr ? fcgx_endpoint_resolve(&poll->status_endpoint, err, err_size)
+                                    : 0;
+}
+
+static fcgx_endpoint_t *target(fcgx_pool_poll_t *poll) {
   /* Every request goes to pm.status_listen when set: its hidden pool serves status, ping and
    * PHP scripts while every worker of the pool is busy. */
-  return (fcgx_address_t *)(cfg->has_status_addr ? &cfg->status_addr : &cfg->addr);
+  return poll->cfg->has_status_addr ? &poll->status_endpoint : &poll->endpoint;
 }
 
 /* Starts a GET of path?query as a web server would send it to php-fpm. php-fpm matches
@@ -65,7 +94,7 @@ static void start_get(fcgx_pool_poll_t *poll, fcgx_request_t *req, const char *p
        * visitor's headers as HTTP_* parameters, never as this one. */
       {"FCGX_STATUS_REQUEST", "1"},
   };
-  req->addr = target(poll);
+  req->ep = target(poll);
   req->owner = poll;
   fcgx_request_start(req, params, sizeof(params) / sizeof(params[0]), poll->deadline_ns,
                      poll->cfg->timeout_ms, poll->cfg->max_reply);
@@ -82,27 +111,31 @@ static void start_status(fcgx_pool_poll_t *poll) {
 }
 
 /* Checks transport, CGI headers and HTTP status of a finished request. On success resp holds
- * the reply; on failure err says why, with php-fpm's STDERR when it wrote any. */
-static int read_reply(fcgx_request_t *req, const char *what, cgi_response_t *resp, char *err,
-                      size_t err_size) {
+ * the reply; on failure err says why, with php-fpm's STDERR when it wrote any, and kind what. */
+static int read_reply(fcgx_request_t *req, const char *what, cgi_response_t *resp,
+                      fcgx_error_kind_t *kind, char *err, size_t err_size) {
   char why[200];
+  *kind = req->error_kind;
   if (!req->ok) {
     snprintf(err, err_size, "%s request: %s", what, req->error);
     return -1;
   }
+  *kind = FCGX_ERR_PROTOCOL;
   if (cgi_response_parse(req->dec.out.data ? req->dec.out.data : "", req->dec.out.len, resp, why,
                          sizeof(why)) != 0) {
-    snprintf(err, err_size, "%s request to %s: %s", what, req->addr->display, why);
+    snprintf(err, err_size, "%s request to %s: %s", what, req->ep->addr->display, why);
     return -1;
   }
+  *kind = FCGX_ERR_HTTP_STATUS;
   if (resp->status != 200) {
     /* php-fpm says why on STDERR ("Primary script unknown"); keep its first line. */
     const char *stderr_text = req->dec.err.data ? req->dec.err.data : "";
     size_t line = strcspn(stderr_text, "\r\n");
-    snprintf(err, err_size, "%s request to %s answered HTTP %d%s%.*s", what, req->addr->display,
+    snprintf(err, err_size, "%s request to %s answered HTTP %d%s%.*s", what, req->ep->addr->display,
              resp->status, line ? ": " : "", (int)(line > 160 ? 160 : line), stderr_text);
     return -1;
   }
+  *kind = FCGX_ERR_NONE;
   return 0;
 }
 
@@ -112,7 +145,8 @@ static void status_done(fcgx_request_t *req) {
   cgi_response_t resp = {0};
   char why[300];
 
-  if (read_reply(req, "status", &resp, res->status_error, sizeof(res->status_error)) != 0) {
+  if (read_reply(req, "status", &resp, &res->status_error_kind, res->status_error,
+                 sizeof(res->status_error)) != 0) {
     if (req->ok && (resp.status == 500 || resp.status == 503) &&
         poll->status_attempts < STATUS_ATTEMPTS)
       start_status(poll);
@@ -127,13 +161,14 @@ static void status_done(fcgx_request_t *req) {
       /* Some PHP versions leave request uri, user and script unescaped in `full` (php-src
        * 11050, 11464): a visitor's URL can break the JSON. The pool figures are still there. */
       snprintf(res->fallback_reason, sizeof(res->fallback_reason),
-               "status with process details from %s: %s", req->addr->display, why);
+               "status with process details from %s: %s", req->ep->addr->display, why);
       poll->format = FCGX_STATUS_PLAIN;
       start_status(poll);
       return;
     }
-    snprintf(res->status_error, sizeof(res->status_error), "status from %s: %s", req->addr->display,
-             why);
+    snprintf(res->status_error, sizeof(res->status_error), "status from %s: %s",
+             req->ep->addr->display, why);
+    res->status_error_kind = FCGX_ERR_PARSE;
     return;
   }
   res->status_error[0] = '\0';
@@ -167,15 +202,16 @@ static void opcache_done(fcgx_request_t *req) {
   cgi_response_t resp = {0};
   char why[300];
 
-  if (read_reply(req, "OPcache script", &resp, res->opcache_error, sizeof(res->opcache_error)) !=
-      0) {
+  if (read_reply(req, "OPcache script", &resp, &res->opcache_error_kind, res->opcache_error,
+                 sizeof(res->opcache_error)) != 0) {
     if (req->ok)
       describe_script_failure(req, &resp, res->opcache_error, sizeof(res->opcache_error));
     return;
   }
   if (opcache_report_parse(resp.body, resp.body_len, &res->opcache, why, sizeof(why)) != 0) {
     snprintf(res->opcache_error, sizeof(res->opcache_error), "%s from %s: %s",
-             poll->cfg->opcache_script, req->addr->display, why);
+             poll->cfg->opcache_script, req->ep->addr->display, why);
+    res->opcache_error_kind = FCGX_ERR_PARSE;
     return;
   }
   res->opcache_ok = true;
@@ -207,6 +243,7 @@ static void status_then_followers(fcgx_request_t *req) {
              poll->result.status_error);
     snprintf(poll->result.opcache_error, sizeof(poll->result.opcache_error), "%s",
              poll->result.status_error);
+    poll->result.ping_error_kind = poll->result.opcache_error_kind = poll->result.status_error_kind;
   }
 }
 
@@ -216,12 +253,15 @@ static void ping_done(fcgx_request_t *req) {
   const char *expected = poll->cfg->ping_response;
   cgi_response_t resp = {0};
 
-  if (read_reply(req, "ping", &resp, res->ping_error, sizeof(res->ping_error)) != 0)
+  if (read_reply(req, "ping", &resp, &res->ping_error_kind, res->ping_error,
+                 sizeof(res->ping_error)) != 0)
     return;
   if (resp.body_len != strlen(expected) || memcmp(resp.body, expected, resp.body_len) != 0) {
     snprintf(res->ping_error, sizeof(res->ping_error),
-             "ping to %s answered \"%.*s\" instead of \"%s\" (PingResponse)", req->addr->display,
-             (int)(resp.body_len > 40 ? 40 : resp.body_len), resp.body, expected);
+             "ping to %s answered \"%.*s\" instead of \"%s\" (PingResponse)",
+             req->ep->addr->display, (int)(resp.body_len > 40 ? 40 : resp.body_len), resp.body,
+             expected);
+    res->ping_error_kind = FCGX_ERR_PARSE;
     return;
   }
   res->ping_ok = true;
@@ -231,12 +271,12 @@ static void ping_done(fcgx_request_t *req) {
 /* The kernel's count of connections waiting on each pool's own socket: it still rises when a
  * saturated pool cannot answer its status, and php-fpm reports 0 on unix sockets anyway. One
  * dump of the host's listening sockets serves every pool. */
-static void read_kernel_queues(fcgx_pool_poll_t *polls, size_t n) {
+static void read_kernel_queues(fcgx_pool_poll_t *const *polls, size_t n) {
   bool want_unix = false, want_tcp = false;
   for (size_t i = 0; i < n; i++)
-    if (polls[i].cfg->kernel_queue) {
-      want_unix = want_unix || polls[i].cfg->addr.is_unix;
-      want_tcp = want_tcp || !polls[i].cfg->addr.is_unix;
+    if (polls[i]->cfg->kernel_queue) {
+      want_unix = want_unix || polls[i]->cfg->addr.is_unix;
+      want_tcp = want_tcp || !polls[i]->cfg->addr.is_unix;
     }
   if (!want_unix && !want_tcp)
     return;
@@ -244,8 +284,8 @@ static void read_kernel_queues(fcgx_pool_poll_t *polls, size_t n) {
   char err[200];
   int rc = listen_table_read(&table, want_unix, want_tcp, err, sizeof(err));
   for (size_t i = 0; i < n; i++) {
-    fcgx_pool_result_t *res = &polls[i].result;
-    if (!polls[i].cfg->kernel_queue)
+    fcgx_pool_result_t *res = &polls[i]->result;
+    if (!polls[i]->cfg->kernel_queue)
       continue;
     if (rc != 0) {
       snprintf(res->kernel_queue_error, sizeof(res->kernel_queue_error), "%s", err);
@@ -253,10 +293,9 @@ static void read_kernel_queues(fcgx_pool_poll_t *polls, size_t n) {
     }
     /* Through a status socket, the pool's own TCP address was never resolved by a request. */
     char unresolved[200];
-    fcgx_address_t *addr = (fcgx_address_t *)&polls[i].cfg->addr;
-    if (fcgx_address_resolve(addr, unresolved, sizeof(unresolved)) != 0)
+    if (fcgx_endpoint_resolve(&polls[i]->endpoint, unresolved, sizeof(unresolved)) != 0)
       continue;
-    const listen_socket_t *sock = listen_table_find(&table, addr);
+    const listen_socket_t *sock = listen_table_find(&table, &polls[i]->endpoint);
     if (sock != NULL) {
       res->kernel_queue_ok = true;
       res->kernel_queue = sock->queue;
@@ -266,13 +305,13 @@ static void read_kernel_queues(fcgx_pool_poll_t *polls, size_t n) {
   listen_table_free(&table);
 }
 
-void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
+void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n) {
   fcgx_request_t **reqs = calloc(n ? 3 * n : 1, sizeof(fcgx_request_t *));
   size_t n_reqs = 0;
   uint64_t now = fcgx_now_ns();
 
   for (size_t i = 0; i < n; i++) {
-    fcgx_pool_poll_t *poll = &polls[i];
+    fcgx_pool_poll_t *poll = polls[i];
     memset(&poll->result, 0, sizeof(poll->result));
     poll->deadline_ns = now + (uint64_t)poll->cfg->timeout_ms * 1000000u;
     poll->format = poll->cfg->process_details ? FCGX_STATUS_FULL : FCGX_STATUS_PLAIN;
@@ -281,9 +320,10 @@ void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
     poll->ping_req.on_done = ping_done;
     poll->opcache_req.on_done = opcache_done;
     poll->result.ping_enabled = poll->cfg->ping_path[0] != '\0';
-    poll->result.opcache_enabled = poll->cfg->opcache;
+    poll->result.opcache_enabled = poll->run_script;
     if (reqs == NULL) {
       snprintf(poll->result.status_error, sizeof(poll->result.status_error), "out of memory");
+      poll->result.status_error_kind = FCGX_ERR_IO;
       continue;
     }
     reqs[n_reqs++] = &poll->status_req;
@@ -298,13 +338,44 @@ void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
 
   read_kernel_queues(polls, n);
   for (size_t i = 0; i < n; i++) {
-    fcgx_pool_result_t *res = &polls[i].result;
+    fcgx_pool_result_t *res = &polls[i]->result;
     res->up = res->ping_enabled ? res->ping_ok : res->status_ok;
   }
+}
+
+void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
+  fcgx_pool_poll_t **each = calloc(n ? n : 1, sizeof(fcgx_pool_poll_t *));
+  if (each == NULL)
+    n = 0;
+  for (size_t i = 0; i < n; i++)
+    each[i] = &polls[i];
+  fcgx_pools_poll_each(each, n);
+  free(each);
 }
 
 void fcgx_pool_poll_release(fcgx_pool_poll_t *poll) {
   fcgx_request_reset(&poll->status_req);
   fcgx_request_reset(&poll->ping_req);
   fcgx_request_reset(&poll->opcache_req);
+}
+
+void fcgx_opcache_unavailable(const fcgx_pool_config_t *cfg, const opcache_report_t *oc, char *buf,
+                              size_t size) {
+  switch (oc->availability) {
+  case OPCACHE_OK:
+    buf[0] = '\0';
+    break;
+  case OPCACHE_NOT_LOADED:
+    snprintf(buf, size, "OPcache is not loaded in the pool (zend_extension=opcache.so)");
+    break;
+  case OPCACHE_OFF:
+    snprintf(buf, size, "OPcache is off in the pool (opcache.enable=0)");
+    break;
+  case OPCACHE_RESTRICTED:
+    snprintf(buf, size,
+             "opcache.restrict_api=\"%s\" does not allow %s: set it to a prefix of that path or "
+             "to \"\"",
+             oc->restrict_api, cfg->opcache_script);
+    break;
+  }
 }

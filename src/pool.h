@@ -11,6 +11,8 @@
 
 #define FCGX_DEFAULT_TIMEOUT_MS 1000
 
+/* One pool's configuration: set once (explicit pools at start, discovered ones by the scan that
+ * found them) and only read after. */
 typedef struct {
   char name[128];             /* DATA_MAX_NAME_LEN: the collectd plugin instance */
   fcgx_address_t addr;        /* the pool's listen socket */
@@ -23,12 +25,17 @@ typedef struct {
   bool opcache;             /* run the in-pool script */
   bool kernel_queue;        /* read the listen socket's queue from the kernel (local pools) */
   char opcache_script[512]; /* its path as the pool sees it */
+  /* OPcache and APCu are the master's: the plugin instance of their values, "" for name */
+  char opcache_instance[128];
   int timeout_ms;
   size_t max_reply;
   int max_children; /* pm.max_children, 0 unknown: utilisation needs it */
 } fcgx_pool_config_t;
 
 void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg);
+/* What a configuration must hold besides its address (StatusPath starts with '/', ...): 0, or
+ * -1 with err naming the option. */
+int fcgx_pool_config_check(const fcgx_pool_config_t *cfg, char *err, size_t err_size);
 /* Whether a name can be a collectd plugin instance: it becomes file names, Graphite paths and
  * Prometheus labels, so no '/', quotes, backslashes, spaces or control characters. */
 bool fcgx_instance_char_ok(char c);
@@ -36,6 +43,7 @@ bool fcgx_instance_valid(const char *name);
 
 typedef struct {
   bool status_ok;
+  fcgx_error_kind_t status_error_kind; /* why not, with status_error */
   fpm_status_t status;
   double status_seconds; /* round trip of the status request that answered */
   bool status_full;      /* per-process figures are in status */
@@ -44,11 +52,13 @@ typedef struct {
 
   bool ping_enabled;
   bool ping_ok;
+  fcgx_error_kind_t ping_error_kind;
   double ping_seconds;
   char ping_error[400];
 
   bool opcache_enabled;
   bool opcache_ok; /* the script answered; see opcache.availability */
+  fcgx_error_kind_t opcache_error_kind;
   opcache_report_t opcache;
   double opcache_seconds;
   char opcache_error[600]; /* why the script did not answer, and what to change */
@@ -62,9 +72,13 @@ typedef struct {
 
 typedef enum { FCGX_STATUS_FULL, FCGX_STATUS_PLAIN } fcgx_status_format_t;
 
-/* One pool's poll in flight; zero it, set cfg, then pass an array to fcgx_pools_poll. */
+/* One pool's poll and what it keeps between polls (its endpoints); fcgx_pool_poll_init it, then
+ * pass an array to fcgx_pools_poll, from one thread at a time. */
 typedef struct {
   const fcgx_pool_config_t *cfg;
+  fcgx_endpoint_t endpoint;        /* cfg->addr */
+  fcgx_endpoint_t status_endpoint; /* cfg->status_addr, when cfg->has_status_addr */
+  bool run_script; /* this poll runs the OPcache script: cfg->opcache unless its owner says */
   fcgx_request_t status_req;
   fcgx_request_t ping_req;
   fcgx_request_t opcache_req;
@@ -74,9 +88,18 @@ typedef struct {
   fcgx_pool_result_t result;
 } fcgx_pool_poll_t;
 
+/* Zeroes poll for cfg, which must outlive it. */
+void fcgx_pool_poll_init(fcgx_pool_poll_t *poll, const fcgx_pool_config_t *cfg);
+/* Looks a pool's host names up now (a unix socket needs none): 0, or -1 with err. */
+int fcgx_pool_poll_resolve(fcgx_pool_poll_t *poll, char *err, size_t err_size);
 /* Polls every pool at once, each under its own Timeout; fills each poll's result. */
-void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n);
+void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n);
+void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n); /* an array of them */
 /* Releases sockets and buffers of a finished poll (its result stays valid). */
 void fcgx_pool_poll_release(fcgx_pool_poll_t *poll);
+
+/* Why the script answered without OPcache figures, and what to change; "" when it has them. */
+void fcgx_opcache_unavailable(const fcgx_pool_config_t *cfg, const opcache_report_t *oc, char *buf,
+                              size_t size);
 
 #endif

@@ -1,5 +1,6 @@
 /* fcgx-probe: one pool's poll from the command line, for people and for health checks (Nagios
  * exit codes, Kubernetes exec probes). The same core as the plugin: pool.c does the work. */
+#include "metrics.h"
 #include "pool.h"
 
 #include <cJSON.h>
@@ -44,89 +45,25 @@ static const char usage[] =
     "  -h, --help                 this help\n";
 
 typedef struct {
-  const char *name;
+  char name[64];
   double value;
 } figure_t;
 
 typedef struct {
-  figure_t items[64];
+  figure_t items[80];
   size_t n;
 } figures_t;
 
-/* NaN is a figure left out for being outside its range: not shown, as the plugin sends none. */
-static void add(figures_t *f, const char *name, double value) {
-  if (!isnan(value) && f->n < sizeof(f->items) / sizeof(f->items[0]))
-    f->items[f->n++] = (figure_t){name, value};
-}
-
-static void add_status(figures_t *f, const fcgx_pool_result_t *res) {
-  const fpm_status_t *st = &res->status;
-  add(f, "fpm_processes-active", st->active_processes);
-  add(f, "fpm_processes-idle", st->idle_processes);
-  add(f, "fpm_processes-total", st->total_processes);
-  add(f, "fpm_processes-max_active", st->max_active_processes);
-  add(f, "fpm_requests-accepted", st->accepted_conn);
-  add(f, "fpm_requests-slow", st->slow_requests);
-  add(f, "fpm_events-max_children_reached", st->max_children_reached);
-  add(f, "fpm_queue-current", st->listen_queue);
-  add(f, "fpm_queue-max", st->max_listen_queue);
-  add(f, "fpm_queue-length", st->listen_queue_len);
-  add(f, "uptime", st->start_since);
-  if (res->status_full) {
-    static const char *const states[FPM_STATE_COUNT] = {"fpm_processes-state_idle",
-                                                        "fpm_processes-state_running",
-                                                        "fpm_processes-state_reading_headers",
-                                                        "fpm_processes-state_info",
-                                                        "fpm_processes-state_finishing",
-                                                        "fpm_processes-state_ending"};
-    for (int s = 0; s < FPM_STATE_COUNT; s++)
-      add(f, states[s], st->state_count[s]);
-    if (st->duration_samples > 0) {
-      add(f, "fpm_request_duration-avg", st->duration_avg);
-      add(f, "fpm_request_duration-max", st->duration_max);
-    }
-    if (st->running_max_known)
-      add(f, "fpm_request_duration-running_max", st->duration_running_max);
-    if (st->cpu_samples > 0) {
-      add(f, "fpm_request_cpu-avg", st->cpu_avg);
-      add(f, "fpm_request_cpu-max", st->cpu_max);
-    }
-    if (st->memory_samples > 0) {
-      add(f, "fpm_request_memory-avg", st->memory_avg);
-      add(f, "fpm_request_memory-max", st->memory_max);
-    }
+/* What the plugin would dispatch for this check, under the plugin's names (the catalogue): the
+ * script's figures for opcache, the others for the rest. */
+static void add_figures(figures_t *f, const fcgx_pool_result_t *res, const char *check) {
+  const metric_source_t src = {.res = res, .script = true};
+  bool script = strcmp(check, "opcache") == 0;
+  for (size_t i = 0; i < fcgx_metrics_count && f->n < sizeof(f->items) / sizeof(f->items[0]); i++) {
+    const metric_t *m = &fcgx_metrics[i];
+    if (m->from_script == script && metric_value(m, &src, &f->items[f->n].value))
+      metric_name(m, f->items[f->n++].name, sizeof(f->items[0].name));
   }
-  add(f, "fpm_response_time-status", res->status_seconds);
-}
-
-static void add_opcache(figures_t *f, const fcgx_pool_result_t *res) {
-  const opcache_report_t *oc = &res->opcache;
-  add(f, "opcache_state-enabled", oc->availability == OPCACHE_OK && oc->enabled);
-  if (oc->availability == OPCACHE_OK) {
-    add(f, "opcache_state-cache_full", oc->cache_full);
-    add(f, "opcache_memory-used", oc->used_memory);
-    add(f, "opcache_memory-free", oc->free_memory);
-    add(f, "opcache_memory-wasted", oc->wasted_memory);
-    add(f, "opcache_percent-hit_rate", oc->hit_rate);
-    add(f, "opcache_percent-wasted", oc->wasted_percentage);
-    add(f, "opcache_scripts-cached", oc->cached_scripts);
-    add(f, "opcache_keys-cached", oc->cached_keys);
-    add(f, "opcache_keys-max", oc->max_cached_keys);
-    add(f, "opcache_lookups-hits", oc->hits);
-    add(f, "opcache_lookups-misses", oc->misses);
-    add(f, "opcache_restarts-oom", oc->oom_restarts);
-    add(f, "opcache_restarts-hash", oc->hash_restarts);
-  }
-  if (oc->has_apcu) {
-    add(f, "apcu_memory-used", oc->apcu_used);
-    add(f, "apcu_memory-free", oc->apcu_free);
-    add(f, "apcu_entries", oc->apcu_entries);
-  }
-  if (oc->has_realpath) {
-    add(f, "realpath_cache-used", oc->realpath_used);
-    add(f, "realpath_cache-size", oc->realpath_size);
-  }
-  add(f, "fpm_response_time-opcache", res->opcache_seconds);
 }
 
 /* Decides the verdict of a check from the poll's result. */
@@ -402,25 +339,16 @@ int main(int argc, char **argv) {
     cfg.ping_path[0] = '\0';
   }
 
-  fcgx_pool_poll_t poll = {.cfg = &cfg};
+  fcgx_pool_poll_t poll;
+  fcgx_pool_poll_init(&poll, &cfg);
   fcgx_pools_poll(&poll, 1);
   const fcgx_pool_result_t *res = &poll.result;
   char why[700];
   int code = verdict(check, res, why, sizeof(why));
 
   figures_t figures = {.n = 0};
-  if (strcmp(check, "live") != 0) {
-    if (res->status_ok && strcmp(check, "opcache") != 0)
-      add_status(&figures, res);
-    if (res->ping_ok)
-      add(&figures, "fpm_response_time-ping", res->ping_seconds);
-    if (res->kernel_queue_ok) { /* the kernel's view: there even when php-fpm cannot answer */
-      add(&figures, "fpm_queue-kernel", res->kernel_queue);
-      add(&figures, "fpm_queue-kernel_max", res->kernel_backlog);
-    }
-    if (res->opcache_ok)
-      add_opcache(&figures, res);
-  }
+  if (strcmp(check, "live") != 0)
+    add_figures(&figures, res, check);
   if (!quiet) {
     if (json)
       print_json(cfg.addr.display, check, code, why, res, &figures);

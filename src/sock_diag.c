@@ -153,7 +153,7 @@ sock_diag_result_t sock_diag_parse(const void *buf, size_t len, sock_diag_fn fn,
       memcpy(&e, payload, payload_len < sizeof(e) ? payload_len : sizeof(e));
       /* the kernel sends -errno; INT_MIN (a corrupt reply) has no positive */
       int code = e.error < 0 && e.error != INT_MIN ? -e.error : e.error;
-      snprintf(err, err_size, "sock_diag: %s", strerror(code));
+      snprintf(err, err_size, "sock_diag: %s", strerror_r(code, (char[128]){0}, 128));
       return SOCK_DIAG_ERROR;
     }
     if (nlh.nlmsg_type == SOCK_DIAG_BY_FAMILY &&

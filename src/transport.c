@@ -22,25 +22,19 @@ uint64_t fcgx_now_ns(void) {
 }
 
 int fcgx_address_unix(fcgx_address_t *addr, const char *path, char *err, size_t err_size) {
-  struct sockaddr_un *sun = (struct sockaddr_un *)&addr->sa[0];
   memset(addr, 0, sizeof(*addr));
   if (path[0] == '\0') {
     snprintf(err, err_size, "empty socket path");
     return -1;
   }
-  if (strlen(path) >= sizeof(sun->sun_path)) {
+  if (strlen(path) >= sizeof(addr->path)) {
     snprintf(err, err_size, "socket path is %zu bytes, longer than AF_UNIX allows (%zu): %s",
-             strlen(path), sizeof(sun->sun_path) - 1, path);
+             strlen(path), sizeof(addr->path) - 1, path);
     return -1;
   }
   addr->is_unix = true;
   snprintf(addr->path, sizeof(addr->path), "%s", path);
   snprintf(addr->display, sizeof(addr->display), "%s", path);
-  sun->sun_family = AF_UNIX;
-  memcpy(sun->sun_path, path, strlen(path) + 1);
-  addr->sa_len[0] = (socklen_t)sizeof(*sun);
-  addr->n_sa = 1;
-  addr->resolved = true;
   return 0;
 }
 
@@ -65,100 +59,169 @@ int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, c
   return 0;
 }
 
+int fcgx_address_set(fcgx_address_t *addr, const char *what, const char *socket_path,
+                     const char *host, const char *port, char *err, size_t err_size) {
+  char why[400];
+  int rc;
+  if (socket_path[0] && (host[0] || port[0])) {
+    snprintf(err, err_size, "set either %sSocket or %sHost and %sPort, not both", what, what, what);
+    return -1;
+  }
+  if (socket_path[0])
+    rc = fcgx_address_unix(addr, socket_path, why, sizeof(why));
+  else if (host[0] && port[0])
+    rc = fcgx_address_tcp(addr, host, port, why, sizeof(why));
+  else {
+    snprintf(err, err_size, "%s: set %sSocket, or %sHost and %sPort",
+             host[0]   ? "Host without Port"
+             : port[0] ? "Port without Host"
+                       : "no address",
+             what, what, what);
+    return -1;
+  }
+  if (rc != 0)
+    snprintf(err, err_size, "%s%s: %s", what, socket_path[0] ? "Socket" : "Port", why);
+  return rc;
+}
+
+const char *fcgx_error_kind_name(fcgx_error_kind_t kind) {
+  static const char *const names[] = {"none", "resolve",  "refused",     "permission", "timeout",
+                                      "i/o",  "protocol", "http status", "parse"};
+  return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
+}
+
+void fcgx_endpoint_init(fcgx_endpoint_t *ep, const fcgx_address_t *addr) {
+  memset(ep, 0, sizeof(*ep));
+  ep->addr = addr;
+  if (addr->is_unix) {
+    struct sockaddr_un *sun = (struct sockaddr_un *)&ep->sa[0];
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, addr->path, strlen(addr->path) + 1); /* checked by fcgx_address_unix */
+    ep->sa_len[0] = (socklen_t)sizeof(*sun);
+    ep->n_sa = 1;
+    ep->resolved = true;
+  }
+}
+
 /* Resolves a TCP address (up to FCGX_MAX_ADDRESSES results); done on first use, and again after
  * every address failed to connect, so a moved host is followed. */
-static int resolve(fcgx_address_t *addr, char *err, size_t err_size) {
+static int resolve(fcgx_endpoint_t *ep, char *err, size_t err_size) {
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
   struct addrinfo *res = NULL;
+  const fcgx_address_t *addr = ep->addr;
   uint64_t now = fcgx_now_ns();
-  if (addr->resolve_ns != 0 && now - addr->resolve_ns < RESOLVE_EVERY_NS &&
-      addr->resolve_error[0]) {
-    snprintf(err, err_size, "%s", addr->resolve_error); /* not again so soon: it may block */
+  if (ep->resolve_ns != 0 && now - ep->resolve_ns < RESOLVE_EVERY_NS && ep->resolve_error[0]) {
+    snprintf(err, err_size, "%s", ep->resolve_error); /* not again so soon: it may block */
     return -1;
   }
-  addr->resolve_ns = now;
-  addr->resolve_error[0] = '\0';
+  ep->resolve_ns = now;
+  ep->resolve_error[0] = '\0';
   int rc = getaddrinfo(addr->host, addr->port, &hints, &res);
   if (rc != 0 || res == NULL) {
-    snprintf(addr->resolve_error, sizeof(addr->resolve_error),
-             "resolve %s: %s (tried again "
-             "in a minute)",
-             addr->display, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-    snprintf(err, err_size, "%s", addr->resolve_error);
+    char buf[128];
+    snprintf(ep->resolve_error, sizeof(ep->resolve_error),
+             "resolve %s: %s (tried again in a minute)", addr->display,
+             rc == EAI_SYSTEM ? strerror_r(errno, buf, sizeof(buf)) : gai_strerror(rc));
+    snprintf(err, err_size, "%s", ep->resolve_error);
     return -1;
   }
-  addr->n_sa = 0;
-  addr->current = 0;
-  for (struct addrinfo *ai = res; ai != NULL && addr->n_sa < FCGX_MAX_ADDRESSES; ai = ai->ai_next) {
-    if (ai->ai_addrlen > sizeof(addr->sa[0]))
+  ep->n_sa = 0;
+  ep->preferred = 0;
+  for (struct addrinfo *ai = res; ai != NULL && ep->n_sa < FCGX_MAX_ADDRESSES; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof(ep->sa[0]))
       continue;
-    memcpy(&addr->sa[addr->n_sa], ai->ai_addr, ai->ai_addrlen);
-    addr->sa_len[addr->n_sa++] = ai->ai_addrlen;
+    memcpy(&ep->sa[ep->n_sa], ai->ai_addr, ai->ai_addrlen);
+    ep->sa_len[ep->n_sa++] = ai->ai_addrlen;
   }
   freeaddrinfo(res);
-  if (addr->n_sa == 0) {
+  if (ep->n_sa == 0) {
     snprintf(err, err_size, "resolve %s: no usable address", addr->display);
     return -1;
   }
-  addr->resolved = true;
+  ep->resolved = true;
   return 0;
 }
 
-int fcgx_address_resolve(fcgx_address_t *addr, char *err, size_t err_size) {
-  return addr->resolved ? 0 : resolve(addr, err, err_size);
+int fcgx_endpoint_resolve(fcgx_endpoint_t *ep, char *err, size_t err_size) {
+  return ep->resolved ? 0 : resolve(ep, err, err_size);
 }
 
-static void finish(fcgx_request_t *req, bool ok) {
+static void finish(fcgx_request_t *req, fcgx_error_kind_t kind) {
   if (req->fd >= 0) /* finish is only called in flight */
     close(req->fd);
   req->fd = -1;
-  req->ok = ok;
+  req->ok = kind == FCGX_ERR_NONE;
+  req->error_kind = kind;
   req->end_ns = fcgx_now_ns();
   req->phase = FCGX_REQ_DONE;
 }
 
+static fcgx_error_kind_t errno_kind(int error) {
+  switch (error) {
+  case ECONNREFUSED:
+  case ENOENT:
+  case EAGAIN:
+    return FCGX_ERR_REFUSED;
+  case EACCES:
+  case EPERM:
+    return FCGX_ERR_PERMISSION;
+  case ETIMEDOUT:
+    return FCGX_ERR_TIMEOUT;
+  default:
+    return FCGX_ERR_IO;
+  }
+}
+
 static void fail_errno(fcgx_request_t *req, const char *what, int error) {
-  snprintf(req->error, sizeof(req->error), "%s %s: %s", what, req->addr->display, strerror(error));
-  finish(req, false);
+  char buf[128];
+  snprintf(req->error, sizeof(req->error), "%s %s: %s", what, req->ep->addr->display,
+           strerror_r(error, buf, sizeof(buf)));
+  finish(req, errno_kind(error));
 }
 
 static void open_connection(fcgx_request_t *req);
 static void do_send(fcgx_request_t *req);
 
-/* A host name may have several addresses (::1 and 127.0.0.1): try the next before failing. */
+/* A host name may have several addresses (::1 and 127.0.0.1): try the next before failing. The
+ * cursor is this request's own: the pool's other requests on the same address keep theirs. */
 static void connect_failed(fcgx_request_t *req, int error) {
-  fcgx_address_t *addr = req->addr;
-  if (++req->connect_attempts < addr->n_sa) {
+  fcgx_endpoint_t *ep = req->ep;
+  if (++req->connect_attempts < ep->n_sa) {
     close(req->fd);
     req->fd = -1;
-    addr->current = (addr->current + 1) % addr->n_sa;
+    req->cursor = (req->cursor + 1) % ep->n_sa;
     open_connection(req);
     return;
   }
   /* Every address refused: the host may have moved; look it up again, but not every read. */
-  if (!addr->is_unix && fcgx_now_ns() - addr->resolve_ns >= RESOLVE_EVERY_NS)
-    addr->resolved = false;
+  if (!ep->addr->is_unix && fcgx_now_ns() - ep->resolve_ns >= RESOLVE_EVERY_NS)
+    ep->resolved = false;
   fail_errno(req, "connect to", error);
 }
 
-/* Opens a non-blocking connection to the address's current sockaddr. */
+static void connected(fcgx_request_t *req) {
+  req->ep->preferred = req->cursor; /* tried first next time */
+  req->phase = FCGX_REQ_SENDING;
+  do_send(req);
+}
+
+/* Opens a non-blocking connection to the request's current sockaddr. */
 static void open_connection(fcgx_request_t *req) {
-  fcgx_address_t *addr = req->addr;
-  const struct sockaddr_storage *sa = &addr->sa[addr->current];
+  const fcgx_endpoint_t *ep = req->ep;
+  const struct sockaddr_storage *sa = &ep->sa[req->cursor];
   req->fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (req->fd < 0) {
     fail_errno(req, "socket for", errno);
     return;
   }
-  if (connect(req->fd, (const struct sockaddr *)sa, addr->sa_len[addr->current]) == 0) {
-    /* A unix socket connects at once: send now rather than after a poll round. */
-    req->phase = FCGX_REQ_SENDING;
-    do_send(req);
-  } else if (errno == EAGAIN && addr->is_unix) {
+  if (connect(req->fd, (const struct sockaddr *)sa, ep->sa_len[req->cursor]) == 0) {
+    connected(req); /* a unix socket connects at once: send now rather than after a poll round */
+  } else if (errno == EAGAIN && ep->addr->is_unix) {
     /* A unix socket whose accept queue is full refuses at once instead of waiting. */
-    snprintf(req->error, sizeof(req->error), "connect to %s: listen queue full (%s)", addr->display,
-             strerror(EAGAIN));
-    finish(req, false);
+    char buf[128];
+    snprintf(req->error, sizeof(req->error), "connect to %s: listen queue full (%s)",
+             ep->addr->display, strerror_r(EAGAIN, buf, sizeof(buf)));
+    finish(req, FCGX_ERR_REFUSED);
   } else if (errno != EINPROGRESS) {
     connect_failed(req, errno);
   }
@@ -185,6 +248,7 @@ void fcgx_request_start(fcgx_request_t *req, const fcgi_param_t *params, size_t 
   req->sent = req->received = 0;
   req->connect_attempts = 0;
   req->ok = req->reported = false;
+  req->error_kind = FCGX_ERR_NONE;
   req->error[0] = '\0';
   req->timeout_ms = timeout_ms;
   req->start_ns = fcgx_now_ns();
@@ -194,14 +258,16 @@ void fcgx_request_start(fcgx_request_t *req, const fcgi_param_t *params, size_t 
   req->phase = FCGX_REQ_CONNECTING;
 
   if (fcgi_encode_request(&req->wire, FCGX_REQUEST_ID, params, n_params) != 0) {
-    snprintf(req->error, sizeof(req->error), "%s: cannot encode the request", req->addr->display);
-    finish(req, false);
+    snprintf(req->error, sizeof(req->error), "%s: cannot encode the request",
+             req->ep->addr->display);
+    finish(req, FCGX_ERR_PROTOCOL);
     return;
   }
-  if (!req->addr->resolved && resolve(req->addr, req->error, sizeof(req->error)) != 0) {
-    finish(req, false);
+  if (!req->ep->resolved && resolve(req->ep, req->error, sizeof(req->error)) != 0) {
+    finish(req, FCGX_ERR_RESOLVE);
     return;
   }
+  req->cursor = req->ep->preferred < req->ep->n_sa ? req->ep->preferred : 0;
   open_connection(req);
 }
 
@@ -238,9 +304,9 @@ static void do_receive(fcgx_request_t *req) {
      * give the poll loop back its deadlines under a flood. */
     if (req->received > 2 * req->dec.max_reply + RECV_CHUNK) {
       snprintf(req->error, sizeof(req->error),
-               "%s: more than %zu bytes on the wire for a reply of at most %zu", req->addr->display,
-               req->received, req->dec.max_reply);
-      finish(req, false);
+               "%s: more than %zu bytes on the wire for a reply of at most %zu",
+               req->ep->addr->display, req->received, req->dec.max_reply);
+      finish(req, FCGX_ERR_PROTOCOL);
       return;
     }
     if (fcgx_now_ns() >= req->deadline_ns)
@@ -250,26 +316,27 @@ static void do_receive(fcgx_request_t *req) {
       if (errno == EAGAIN || errno == EINTR)
         return;
       int error = errno;
+      char buf[128];
       snprintf(req->error, sizeof(req->error), "receive from %s: %s (%zu bytes received)",
-               req->addr->display, strerror(error), req->received);
-      finish(req, false);
+               req->ep->addr->display, strerror_r(error, buf, sizeof(buf)), req->received);
+      finish(req, FCGX_ERR_IO);
       return;
     }
     if (n == 0) {
       snprintf(req->error, sizeof(req->error),
                "%s: connection closed before the end of the reply (%zu bytes received)",
-               req->addr->display, req->received);
-      finish(req, false);
+               req->ep->addr->display, req->received);
+      finish(req, FCGX_ERR_IO);
       return;
     }
     req->received += (size_t)n;
     switch (fcgi_decoder_feed(&req->dec, chunk, (size_t)n)) {
     case FCGI_DECODE_DONE:
-      finish(req, true);
+      finish(req, FCGX_ERR_NONE);
       return;
     case FCGI_DECODE_ERROR:
-      snprintf(req->error, sizeof(req->error), "%s: %s", req->addr->display, req->dec.error);
-      finish(req, false);
+      snprintf(req->error, sizeof(req->error), "%s: %s", req->ep->addr->display, req->dec.error);
+      finish(req, FCGX_ERR_PROTOCOL);
       return;
     case FCGI_DECODE_MORE:
       break;
@@ -289,8 +356,7 @@ void fcgx_request_step(fcgx_request_t *req, short revents) {
       connect_failed(req, error);
       return;
     }
-    req->phase = FCGX_REQ_SENDING;
-    do_send(req); /* connected: writable now */
+    connected(req); /* writable now */
     break;
   }
   case FCGX_REQ_SENDING:
@@ -308,18 +374,18 @@ void fcgx_request_expire(fcgx_request_t *req) {
   switch (req->phase) {
   case FCGX_REQ_CONNECTING:
     snprintf(req->error, sizeof(req->error), "connect to %s: no connection within %d ms",
-             req->addr->display, req->timeout_ms);
+             req->ep->addr->display, req->timeout_ms);
     break;
   case FCGX_REQ_SENDING:
     snprintf(req->error, sizeof(req->error), "%s: request not sent within %d ms (%zu of %zu bytes)",
-             req->addr->display, req->timeout_ms, req->sent, req->wire.len);
+             req->ep->addr->display, req->timeout_ms, req->sent, req->wire.len);
     break;
   default:
     snprintf(req->error, sizeof(req->error), "%s: no reply within %d ms (%zu bytes received)",
-             req->addr->display, req->timeout_ms, req->received);
+             req->ep->addr->display, req->timeout_ms, req->received);
     break;
   }
-  finish(req, false);
+  finish(req, FCGX_ERR_TIMEOUT);
 }
 
 double fcgx_request_seconds(const fcgx_request_t *req) {

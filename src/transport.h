@@ -11,29 +11,59 @@
 
 #define FCGX_MAX_ADDRESSES 4 /* of a host name: "localhost" may be ::1 and 127.0.0.1 */
 
+/* Where a pool listens, as configured: never changed once set. */
 typedef struct {
   bool is_unix;
   char path[108]; /* sizeof(sockaddr_un.sun_path) */
   char host[256];
   char port[32];
   char display[300]; /* how errors name it: "/run/php/www.sock", "127.0.0.1:9000", "[::1]:9000" */
-  bool resolved;     /* TCP: resolved on first use and again after a failed connect */
-  struct sockaddr_storage sa[FCGX_MAX_ADDRESSES];
-  socklen_t sa_len[FCGX_MAX_ADDRESSES];
-  int n_sa;
-  int current; /* the one that answered last: tried first */
-  /* A host name's lookup blocks (it is not under any deadline): done at start, and again at
-   * most once a RESOLVE_EVERY after a failure, whose error is kept meanwhile. */
-  uint64_t resolve_ns;
-  char resolve_error[200];
 } fcgx_address_t;
 
 /* Return 0, or -1 with the reason in err (path too long for AF_UNIX, bad port, ...). */
 int fcgx_address_unix(fcgx_address_t *addr, const char *path, char *err, size_t err_size);
 int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, char *err,
                      size_t err_size);
+
+/* From a configuration: a unix socket path, or host and port, exactly one of the two ("" for
+ * unset); what prefixes the option names in err ("" or "Status"). */
+int fcgx_address_set(fcgx_address_t *addr, const char *what, const char *socket_path,
+                     const char *host, const char *port, char *err, size_t err_size);
+
+/* What connecting to an address has learnt, kept across polls by its one owner: the resolved
+ * socket addresses and the one that answered last (tried first). */
+typedef struct {
+  const fcgx_address_t *addr;
+  bool resolved; /* TCP: resolved on first use and again after a failed connect */
+  struct sockaddr_storage sa[FCGX_MAX_ADDRESSES];
+  socklen_t sa_len[FCGX_MAX_ADDRESSES];
+  int n_sa;
+  int preferred;
+  /* A host name's lookup blocks (it is not under any deadline): done at start, and again at
+   * most once a RESOLVE_EVERY after a failure, whose error is kept meanwhile. */
+  uint64_t resolve_ns;
+  char resolve_error[200];
+} fcgx_endpoint_t;
+
+/* Points ep at addr (which must outlive it); a unix address is usable at once. */
+void fcgx_endpoint_init(fcgx_endpoint_t *ep, const fcgx_address_t *addr);
 /* Resolves a TCP address now if it is not yet (a unix one always is); 0, or -1 with err. */
-int fcgx_address_resolve(fcgx_address_t *addr, char *err, size_t err_size);
+int fcgx_endpoint_resolve(fcgx_endpoint_t *ep, char *err, size_t err_size);
+
+/* Why a request failed, for callers that act on the kind rather than the words. */
+typedef enum {
+  FCGX_ERR_NONE,
+  FCGX_ERR_RESOLVE,     /* the host name could not be looked up */
+  FCGX_ERR_REFUSED,     /* nothing listens there (ECONNREFUSED, ENOENT), or its queue is full */
+  FCGX_ERR_PERMISSION,  /* EACCES, EPERM */
+  FCGX_ERR_TIMEOUT,     /* the deadline passed */
+  FCGX_ERR_IO,          /* another socket error, or the peer closed or reset the connection */
+  FCGX_ERR_PROTOCOL,    /* not FastCGI as php-fpm speaks it, or larger than allowed */
+  FCGX_ERR_HTTP_STATUS, /* the reply's Status: was not 200 */
+  FCGX_ERR_PARSE,       /* the body is not what was asked for */
+} fcgx_error_kind_t;
+
+const char *fcgx_error_kind_name(fcgx_error_kind_t kind); /* "timeout", "refused", ... */
 
 typedef enum {
   FCGX_REQ_IDLE,
@@ -48,7 +78,7 @@ typedef struct fcgx_request fcgx_request_t;
 typedef void (*fcgx_request_done_fn)(fcgx_request_t *req);
 
 struct fcgx_request {
-  fcgx_address_t *addr;
+  fcgx_endpoint_t *ep;
   fcgx_request_done_fn on_done;
   void *owner;
 
@@ -58,12 +88,14 @@ struct fcgx_request {
   size_t sent;
   size_t received;
   int connect_attempts; /* addresses tried for this request */
+  int cursor;           /* the address being tried: this request's own, from ep->preferred */
   int timeout_ms;       /* for messages only; the deadline is what counts */
   uint64_t start_ns, deadline_ns, end_ns;
   fcgi_decoder_t dec;
 
   bool reported; /* on_done has been called for this end */
   bool ok;       /* END_REQUEST received with protocolStatus REQUEST_COMPLETE */
+  fcgx_error_kind_t error_kind;
   char error[320];
 };
 

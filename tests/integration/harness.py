@@ -7,8 +7,9 @@ Environment (set by ctest):
   FCGX_PLUGIN      path of the built fcgx.so
   FCGX_TYPES_DB    path of types.db.fcgx
   FCGX_SOURCE_DIR  the source tree (informational)
-  FCGX_PRELOAD     optional library to LD_PRELOAD into collectd (e.g. libasan.so for a
-                   sanitizer build); when unset and fcgx.so links libasan, libasan is preloaded.
+  FCGX_PRELOAD     optional library to LD_PRELOAD into collectd (e.g. libasan.so or libtsan.so
+                   for a sanitizer build); when unset and fcgx.so links libasan or libtsan, that
+                   is preloaded.
   FCGX_KEEP_TMP    when set, temporary directories are kept for inspection.
 """
 import atexit
@@ -417,14 +418,20 @@ def _preload():
         out = subprocess.run(["ldd", plugin], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    m = re.search(r"libasan\.so[.\d]*\s+=>\s+(\S+)", out)
+    m = re.search(r"lib[at]san\.so[.\d]*\s+=>\s+(\S+)", out)
     return m.group(1) if m else None
 
 
 def collectd_env():
     env = dict(os.environ)
     pre = _preload()
-    if pre:
+    if pre and "libtsan" in os.path.basename(pre):
+        env["LD_PRELOAD"] = pre
+        # Not halt_on_error: a run shows every report (sanitizer_reports), and collectd then
+        # exits non-zero (TSan's exitcode, 66), which the tests check too.
+        opts = env.get("TSAN_OPTIONS", "")
+        env["TSAN_OPTIONS"] = (opts + ":" if opts else "") + "second_deadlock_stack=1"
+    elif pre:
         env["LD_PRELOAD"] = pre
         # collectd itself is not built for leak checking: its exit-time leaks are not ours.
         opts = env.get("ASAN_OPTIONS", "")
@@ -504,7 +511,8 @@ class NotificationInbox:
 # the kernel's view of its accept queue, nothing from php-fpm.
 DOWN_LISTENING = {"fpm_up", "fpm_queue-kernel", "fpm_queue-kernel_max"}
 
-SANITIZER_PATTERNS = re.compile(r"ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer")
+SANITIZER_PATTERNS = re.compile(r"ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer"
+                                r"|WARNING: ThreadSanitizer|FATAL: ThreadSanitizer")
 
 
 class Collectd:

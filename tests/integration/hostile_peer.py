@@ -9,13 +9,17 @@ stdout_flood, stderr_flood, cant_mpx_conn, overloaded, max_lengths, json_truncat
 json_deep, json_wrong_types, json_huge, reset_mid_reply, status_500_once, healthy.
 "healthy" answers like a php-fpm pool (status JSON, ping "pong"); "status_500_once" answers
 every other status request (the 1st, 3rd, ...) with php-fpm's intermittent `Status: 500`, so
-that each poll's first attempt fails and its one retry succeeds. The peer stops by itself after
+that each poll's first attempt fails and its one retry succeeds. "page" (with --page FILE) answers
+ping "pong" and every other request with FILE as the status page, as php-fpm would with `full`;
+without `full` in the query, the page up to its "processes" (php-fpm's plain `?json`), or the
+whole file when it has none. The peer stops by itself after
 --lifetime seconds (default 300), and on SIGTERM.
 """
 import argparse
 import json
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -27,8 +31,9 @@ STDOUT, STDERR, END_REQUEST, UNKNOWN_TYPE = 6, 7, 3, 11
 MODES = (
     "silent drip garbage short_content bad_version bad_request_id unknown_type stdout_flood "
     "stderr_flood cant_mpx_conn overloaded max_lengths json_truncated json_deep json_wrong_types "
-    "json_huge reset_mid_reply status_500_once healthy"
+    "json_huge reset_mid_reply status_500_once healthy page"
 ).split()
+PAGE = {}  # mode "page": the status bodies to serve, {"full": bytes, "plain": bytes}
 
 STATUS = {
     "pool": "hostile", "process manager": "static", "start time": 1700000000, "start since": 42,
@@ -158,7 +163,11 @@ class Peer:
             conn.sendall(chunk)
 
     def mode_stderr_flood(self, conn, params, n):
-        conn.sendall(record(STDERR, b"E" * 65528) * 40 + healthy_reply(params))
+        # record by record: the first byte leaves at once, however busy the machine
+        chunk = record(STDERR, b"E" * 65528)
+        for _ in range(40):
+            conn.sendall(chunk)
+        conn.sendall(healthy_reply(params))
 
     def mode_cant_mpx_conn(self, conn, params, n):
         conn.sendall(end_request(protocol_status=1))
@@ -182,8 +191,19 @@ class Peer:
         conn.sendall(stdout_records(cgi(json.dumps(bad).encode())) + end_request())
 
     def mode_json_huge(self, conn, params, n):
-        body = b'{"pool":"' + b"x" * (50 * 1024 * 1024) + b'"}'
-        conn.sendall(stdout_records(cgi(body)) + end_request())
+        # The bytes of stdout_records(cgi(b'{"pool":"' + 50 MiB of x + b'"}')) + end_request(),
+        # streamed record by record: building the 50 MiB reply (several copies) before the
+        # first byte takes longer than the client's 500 ms Timeout on a loaded machine, and the
+        # client would then see silence instead of a reply over its size cap.
+        head, size, tail = cgi(b'{"pool":"'), 50 * 1024 * 1024, b'"}'
+        total = len(head) + size + len(tail)
+        for start in range(0, total, 65528):
+            end = min(start + 65528, total)
+            xs = min(end, len(head) + size) - max(start, len(head))
+            content = (head[start:end] + b"x" * max(0, xs)
+                       + tail[max(0, start - len(head) - size):max(0, end - len(head) - size)])
+            conn.sendall(record(STDOUT, content))
+        conn.sendall(end_request())
 
     def mode_reset_mid_reply(self, conn, params, n):
         reply = healthy_reply(params)
@@ -206,6 +226,22 @@ class Peer:
         else:
             conn.sendall(healthy_reply(params))
 
+    def mode_page(self, conn, params, n):
+        if params.get("SCRIPT_NAME") == "/ping":
+            conn.sendall(healthy_reply(params))
+            return
+        full = "full" in params.get("QUERY_STRING", "").split("&")
+        conn.sendall(stdout_records(cgi(PAGE["full" if full else "plain"])) + end_request())
+
+
+def load_page(path):
+    with open(path, "rb") as f:
+        page = f.read()
+    PAGE["full"] = page
+    # php-fpm's plain page is its full one without the processes array
+    head = re.split(rb',\s*"processes"\s*:', page, maxsplit=1)
+    PAGE["plain"] = head[0].rstrip() + b"\n}" if len(head) == 2 else page
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -214,7 +250,10 @@ def main():
     where.add_argument("--tcp", type=int)
     parser.add_argument("mode", choices=MODES)
     parser.add_argument("--lifetime", type=float, default=300)
+    parser.add_argument("--page", help='the status page of mode "page"')
     args = parser.parse_args()
+    if args.mode == "page":
+        load_page(args.page)
 
     if args.unix:
         if os.path.exists(args.unix):

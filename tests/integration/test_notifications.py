@@ -132,7 +132,8 @@ class PoolDownAndUp(NotificationCase):
         self.assertRegex(n["message"], r'^PHP-FPM pool "%s" is down: (status request: )?'
                          r'connect to %s: (No such file or directory|Connection refused)$'
                          % (self.UP, re.escape(self.fpm.address(self.UP))))
-        self.assertEqual(self.cd.getval("fcgx-%s/fpm_up" % self.UP), 0)
+        # The plugin notifies, then dispatches the read's values: wait (bounded) for fpm_up.
+        self.cd.wait_value("fcgx-%s/fpm_up" % self.UP, lambda v: v == 0, timeout=3)
         self.reads(3)
         self.assertEqual(len(self.matching("FAILURE", self.UP, "fpm_up", after=stopped)), 1)
         self.assertEqual(self.matching("OKAY", self.UP, "fpm_up"), [])
@@ -140,7 +141,7 @@ class PoolDownAndUp(NotificationCase):
         self.fpm.start()
         ok = self.wait_notification("OKAY", self.UP, "fpm_up", after=restarted)[0]
         self.assertEqual(ok["message"], 'PHP-FPM pool "%s" is up again' % self.UP)
-        self.assertEqual(self.cd.getval("fcgx-%s/fpm_up" % self.UP), 1)
+        self.cd.wait_value("fcgx-%s/fpm_up" % self.UP, lambda v: v == 1, timeout=3)
         self.reads(3)
         self.assertEqual(len(self.matching("OKAY", self.UP, "fpm_up")), 1)
         # the other pool is still down: no OKAY for it
@@ -215,7 +216,8 @@ class OpcacheNotifications(NotificationCase):
                                    after=filled)[0]
         self.assertEqual(n["message"], 'OPcache of pool "%s" is full: new scripts are not cached'
                          % self.POOL)
-        self.assertEqual(self.cd.getval("fcgx-%s/opcache_state-cache_full" % self.POOL), 1)
+        self.cd.wait_value("fcgx-%s/opcache_state-cache_full" % self.POOL, lambda v: v == 1,
+                           timeout=3)
         self.reads(2)
         self.assertEqual(len(self.matching("WARNING", self.POOL, "opcache_state", "cache_full")),
                          1, "a WARNING each read while full")
@@ -235,7 +237,8 @@ class OpcacheNotifications(NotificationCase):
         ok = self.wait_notification("OKAY", self.POOL, "opcache_state", "cache_full",
                                     after=wasting)[0]
         self.assertEqual(ok["message"], 'OPcache of pool "%s" is no longer full' % self.POOL)
-        self.assertEqual(self.cd.getval("fcgx-%s/opcache_state-cache_full" % self.POOL), 0)
+        self.cd.wait_value("fcgx-%s/opcache_state-cache_full" % self.POOL, lambda v: v == 0,
+                           timeout=3)
         self.assertEqual(self.matching("WARNING", self.POOL, "opcache_restarts", "oom"), [])
         self.reads(2)
         self.assertEqual(len(self.matching("WARNING", self.POOL, "opcache_restarts", "hash")), 1)

@@ -68,6 +68,7 @@ class SaturatedPools(unittest.TestCase):
             window = (busy_at + 0.2, start + HOLD - 0.5)
             for pool in ("sat", "sattcp"):
                 with self.subTest(pool=pool):
+                    self.wait_window_written(pool, window)
                     self.check_window(pool, window)
         finally:
             for h in holders:
@@ -78,6 +79,21 @@ class SaturatedPools(unittest.TestCase):
         for pool in ("sat", "sattcp"):
             self.cd.wait_value("fcgx-%s/fpm_processes-active" % pool, lambda v: v == 0.0,
                                timeout=4)
+
+    CHECKED = ("fpm_processes-active", "fpm_processes-idle", "fpm_up",
+               "fpm_processes-state_running", "fpm_response_time-status",
+               "fpm_request_duration-running_max")
+
+    def wait_window_written(self, pool, window):
+        """Waits (bounded) until a read that started after the window is in the csv files of
+        every identifier checked: collectd's write threads may still be writing the window's
+        last read when it closes, on a loaded machine."""
+        hi = window[1]
+        for name in self.CHECKED:
+            ident = "fcgx-%s/%s" % (pool, name)
+            harness.wait_for(lambda ident=ident: any(t > hi for t, _ in self.cd.csv_rows(ident)),
+                             3 * INTERVAL, interval=0.05, what="a row of %s after %.2f"
+                             % (ident, hi))
 
     def check_window(self, pool, window):
         lo, hi = window

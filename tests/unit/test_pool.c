@@ -128,8 +128,7 @@ static void config_tcp(fcgx_pool_config_t *cfg, int port) {
 
 /* Polls one pool (a fresh poll struct) and returns how long it took in ms. */
 static double poll_one(const fcgx_pool_config_t *cfg, fcgx_pool_poll_t *poll) {
-  memset(poll, 0, sizeof(*poll));
-  poll->cfg = cfg;
+  fcgx_pool_poll_init(poll, cfg);
   uint64_t t0 = peer_now_ns();
   fcgx_pools_poll(poll, 1);
   double ms = (double)(peer_now_ns() - t0) / 1e6;
@@ -282,7 +281,8 @@ static void test_poll_struct_reused(void **state) {
 
   fcgx_pool_config_t cfg;
   config_unix(&cfg, peer_path(p, l));
-  fcgx_pool_poll_t poll = {.cfg = &cfg};
+  fcgx_pool_poll_t poll;
+  fcgx_pool_poll_init(&poll, &cfg);
   for (int i = 0; i < 3; i++) {
     fcgx_pools_poll(&poll, 1);
     assert_healthy(&poll.result, true);
@@ -650,7 +650,7 @@ static void test_ping_off(void **state) {
   memset(polls, 0, sizeof(polls));
   for (int i = 0; i < 2; i++) {
     cfg[i].ping_path[0] = '\0';
-    polls[i].cfg = &cfg[i];
+    fcgx_pool_poll_init(&polls[i], &cfg[i]);
   }
   fcgx_pools_poll(polls, 2);
   fcgx_pool_poll_release(&polls[0]);
@@ -761,6 +761,69 @@ static void test_refused_tcp(void **state) {
   assert_true(ms < 50);
 }
 
+/* A host name with two addresses (::1 and 127.0.0.1, say), the first refusing. Status, ping and
+ * the script start together (pm.status_listen): each request walks the addresses with its own
+ * cursor, so none is sent back to the one that just refused by another's failure; the one that
+ * answered is tried first next time. */
+static void test_each_request_has_its_own_connect_cursor(void **state) {
+  (void)state;
+  peer_t *p = new_peer();
+  int l = peer_listen_tcp(p);
+  assert_true(l >= 0);
+  rules_healthy(p);
+  start(p);
+
+  fcgx_pool_config_t cfg;
+  fcgx_pool_poll_t poll;
+  char err[200];
+  config_tcp(&cfg, peer_port(p, l));
+  cfg.status_addr = cfg.addr;
+  cfg.has_status_addr = true;
+  fcgx_pool_poll_init(&poll, &cfg);
+  assert_int_equal(fcgx_pool_poll_resolve(&poll, err, sizeof(err)), 0);
+  fcgx_endpoint_t *ep = &poll.status_endpoint;
+  assert_int_equal(ep->n_sa, 1);
+  ep->sa[1] = ep->sa[0];
+  ep->sa_len[1] = ep->sa_len[0];
+  ((struct sockaddr_in *)&ep->sa[0])->sin_port = htons((uint16_t)free_tcp_port());
+  ep->n_sa = 2;
+  fcgx_pools_poll(&poll, 1);
+  fcgx_pool_poll_release(&poll);
+  assert_healthy(&poll.result, false);
+  assert_int_equal(ep->preferred, 1);
+  assert_int_equal(p->n_conns, 3);
+
+  fcgx_pools_poll(&poll, 1); /* straight to the one that answered */
+  fcgx_pool_poll_release(&poll);
+  peer_stop(p);
+  assert_healthy(&poll.result, false);
+  assert_int_equal(p->n_conns, 6);
+}
+
+/* Each failure says what kind it is, beside its words. */
+static void test_error_kinds(void **state) {
+  (void)state;
+  fcgx_pool_config_t cfg;
+  fcgx_pool_poll_t poll;
+  config_tcp(&cfg, free_tcp_port());
+  poll_one(&cfg, &poll);
+  assert_int_equal(poll.result.status_error_kind, FCGX_ERR_REFUSED);
+  assert_int_equal(poll.result.ping_error_kind, FCGX_ERR_REFUSED);
+  assert_string_equal(fcgx_error_kind_name(FCGX_ERR_REFUSED), "refused");
+
+  peer_t *p = new_peer();
+  int l = listen_unix(p, "www.sock");
+  peer_rule(p, "/status", NULL, PEER_HANG, NULL, 0);
+  rules_healthy(p);
+  start(p);
+  config_unix(&cfg, peer_path(p, l));
+  cfg.timeout_ms = 100;
+  poll_one(&cfg, &poll);
+  peer_stop(p);
+  assert_int_equal(poll.result.status_error_kind, FCGX_ERR_TIMEOUT);
+  assert_string_equal(fcgx_error_kind_name(FCGX_ERR_TIMEOUT), "timeout");
+}
+
 /* A host name that does not resolve: the error says so, and the lookup (which may block, under
  * no deadline) is not tried again at the next poll but its error kept. */
 static void test_unresolvable_host(void **state) {
@@ -771,15 +834,19 @@ static void test_unresolvable_host(void **state) {
   fcgx_pool_config_defaults(&cfg);
   cfg.opcache = false;
   assert_int_equal(fcgx_address_tcp(&cfg.addr, "fcgx-test.invalid", "9000", err, sizeof(err)), 0);
-  poll_one(&cfg, &poll);
+  fcgx_pool_poll_init(&poll, &cfg); /* the endpoint keeps what it learnt across polls */
+  fcgx_pools_poll(&poll, 1);
+  fcgx_pool_poll_release(&poll);
   assert_false(poll.result.up);
   assert_contains(poll.result.status_error, "resolve fcgx-test.invalid:9000: ");
   assert_contains(poll.result.status_error, "(tried again in a minute)");
-  uint64_t first = cfg.addr.resolve_ns;
+  assert_int_equal(poll.result.status_error_kind, FCGX_ERR_RESOLVE);
+  uint64_t first = poll.endpoint.resolve_ns;
   assert_int_not_equal(first, 0);
-  poll_one(&cfg, &poll);
+  fcgx_pools_poll(&poll, 1);
+  fcgx_pool_poll_release(&poll);
   assert_contains(poll.result.status_error, "resolve fcgx-test.invalid:9000: ");
-  assert_int_equal(cfg.addr.resolve_ns, first); /* not looked up again */
+  assert_int_equal(poll.endpoint.resolve_ns, first); /* not looked up again */
 }
 
 /* ---- deadlines and concurrency ------------------------------------------------------------------
@@ -825,8 +892,8 @@ static void test_hung_beside_healthy(void **state) {
   config_unix(&cfg[1], peer_path(p, good));
   cfg[0].timeout_ms = 300;
   memset(polls, 0, sizeof(polls));
-  polls[0].cfg = &cfg[0];
-  polls[1].cfg = &cfg[1];
+  fcgx_pool_poll_init(&polls[0], &cfg[0]);
+  fcgx_pool_poll_init(&polls[1], &cfg[1]);
   uint64_t t0 = peer_now_ns();
   fcgx_pools_poll(polls, 2);
   double ms = (double)(peer_now_ns() - t0) / 1e6;
@@ -892,7 +959,7 @@ static void test_many_pools_concurrent(void **state) {
   for (int i = 0; i < N_POOLS; i++) {
     config_unix(&cfg[i], peer_path(p, i));
     cfg[i].timeout_ms = 3000;
-    polls[i].cfg = &cfg[i];
+    fcgx_pool_poll_init(&polls[i], &cfg[i]);
   }
   uint64_t t0 = peer_now_ns();
   fcgx_pools_poll(polls, N_POOLS);
@@ -1063,7 +1130,8 @@ static void test_big_reply_and_cap(void **state) {
 
   fcgx_pool_config_t cfg;
   config_unix(&cfg, peer_path(p, l));
-  fcgx_pool_poll_t poll = {.cfg = &cfg};
+  fcgx_pool_poll_t poll;
+  fcgx_pool_poll_init(&poll, &cfg);
   fcgx_pools_poll(&poll, 1);
   assert_true(poll.result.up);
   assert_false(poll.result.opcache_ok);
@@ -1448,7 +1516,7 @@ static void test_no_fd_leak(void **state) {
   memset(polls, 0, sizeof(polls));
   for (int i = 0; i < N; i++) {
     cfg[i].timeout_ms = 150;
-    polls[i].cfg = &cfg[i];
+    fcgx_pool_poll_init(&polls[i], &cfg[i]);
   }
   for (int round = 0; round < 3; round++) {
     fcgx_pools_poll(polls, N);
@@ -1476,7 +1544,8 @@ static void test_release_idle_poll(void **state) {
   int before = count_fds();
   fcgx_pool_config_t cfg;
   config_unix(&cfg, "/nonexistent/www.sock");
-  fcgx_pool_poll_t poll = {.cfg = &cfg};
+  fcgx_pool_poll_t poll;
+  fcgx_pool_poll_init(&poll, &cfg);
   int fd = dup(0);
   assert_true(fd >= 0);
   fcgx_pool_poll_release(&poll);
@@ -1515,6 +1584,8 @@ int main(void) {
       TEST(test_missing_unix_socket),
       TEST(test_stale_unix_socket),
       TEST(test_refused_tcp),
+      TEST(test_each_request_has_its_own_connect_cursor),
+      TEST(test_error_kinds),
       TEST(test_unresolvable_host),
       TEST(test_hung_peer),
       TEST(test_hung_beside_healthy),

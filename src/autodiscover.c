@@ -1,0 +1,280 @@
+/* AutoDiscover; see autodiscover.h. */
+#include "autodiscover.h"
+
+#include "fpm_config.h"
+#include "fpm_discover.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A report line to be replaced by a pool's own: "\x01<index in pools>". */
+#define POOL_LINE "\x01"
+
+/* The binary's basename, without the " (deleted)" that readlink adds once a package upgrade
+ * replaced it under the running master. */
+static void exe_basename(const fpm_master_t *m, char *out, size_t size) {
+  const char *base = strrchr(m->exe, '/');
+  snprintf(out, size, "%s", base ? base + 1 : m->exe);
+  size_t len = strlen(out);
+  static const char deleted[] = " (deleted)";
+  if (len >= sizeof(deleted) - 1 && strcmp(out + len - (sizeof(deleted) - 1), deleted) == 0)
+    out[len - (sizeof(deleted) - 1)] = '\0';
+}
+
+/* The master's name, stable across restarts and whatever else runs: its binary's basename
+ * ("php-fpm8.2") when it reads that binary's Debian default configuration, else the basename
+ * and the configuration's path, with what a plugin instance may not hold written as '_'. */
+static void master_instance(const fpm_master_t *m, char *out, size_t size) {
+  char base[128], debian_default[300] = "";
+  exe_basename(m, base, sizeof(base));
+  if (strncmp(base, "php-fpm", 7) == 0 && base[7] != '\0')
+    snprintf(debian_default, sizeof(debian_default), "/etc/php/%s/fpm/php-fpm.conf", base + 7);
+  if (strcmp(m->conf_path, debian_default) == 0)
+    snprintf(out, size, "%s", base);
+  else
+    snprintf(out, size, "%s_%s", base, m->conf_path + (m->conf_path[0] == '/'));
+  for (char *p = out; *p; p++) /* within what snprintf wrote, however much it cut */
+    if (!fcgx_instance_char_ok(*p))
+      *p = '_';
+}
+
+/* Only a real php-fpm run by root (or by collectd's own user) is read: any process can call
+ * itself "php-fpm: master process (FILE)", and its FILE would tell collectd where to connect. */
+static bool trusted_master(const fpm_master_t *m, char *why, size_t size) {
+  char base[128];
+  exe_basename(m, base, sizeof(base));
+  if (strncmp(base, "php-fpm", 7) != 0) {
+    snprintf(why, size, "its binary \"%s\" is not php-fpm", base);
+    return false;
+  }
+  if (!m->uid_known || (m->uid != 0 && m->uid != geteuid())) {
+    snprintf(why, size, "it runs as uid %d, neither root nor collectd's user", (int)m->uid);
+    return false;
+  }
+  return true;
+}
+
+static int set_address(fcgx_address_t *addr, const fpm_listen_t *listen, const char *root,
+                       char *err, size_t err_size) {
+  if (listen->kind == FPM_LISTEN_UNIX) {
+    char path[600];
+    snprintf(path, sizeof(path), "%s%s", root, listen->path); /* the master's mount namespace */
+    return fcgx_address_unix(addr, path, err, err_size);
+  }
+  if (listen->kind == FPM_LISTEN_TCP)
+    return fcgx_address_tcp(addr, listen->host, listen->port, err, err_size);
+  snprintf(err, err_size, "no listen address");
+  return -1;
+}
+
+void autodiscover_report(autodiscover_t *out, const char *fmt, ...) {
+  char line[900];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  size_t len = strlen(line);
+  if (out->report_len + len + 2 > out->report_cap) {
+    size_t cap = (out->report_cap + len + 2) * 2;
+    char *grown = realloc(out->report, cap);
+    if (grown == NULL)
+      return;
+    out->report = grown;
+    out->report_cap = cap;
+  }
+  memcpy(out->report + out->report_len, line, len);
+  out->report_len += len;
+  out->report[out->report_len++] = '\n';
+  out->report[out->report_len] = '\0';
+}
+
+static int add_pool(autodiscover_t *out, size_t *cap, const discovered_pool_t *pool) {
+  if (out->n == *cap) {
+    size_t grown = *cap ? *cap * 2 : 8;
+    discovered_pool_t *pools = realloc(out->pools, grown * sizeof(*pools));
+    if (pools == NULL)
+      return -1;
+    out->pools = pools;
+    *cap = grown;
+  }
+  out->pools[out->n++] = *pool;
+  return 0;
+}
+
+/* Adds the pools of one master, and a report line for each, polled or not and why. */
+static void add_master(autodiscover_t *out, size_t *cap, const fpm_master_t *m,
+                       const fcgx_pool_config_t *defaults) {
+  fpm_config_t conf;
+  fpm_config_options_t opt = {.root = m->root};
+  char err[600], instance[128];
+  if (m->conf_truncated) {
+    autodiscover_report(out, "master %d not read: its title cuts its configuration path (%s...)",
+                        (int)m->pid, m->conf_path);
+    return;
+  }
+  if (!trusted_master(m, err, sizeof(err))) {
+    autodiscover_report(out, "master %d (%s) not read: %s", (int)m->pid, m->conf_path, err);
+    return;
+  }
+  master_instance(m, instance, sizeof(instance));
+  fpm_config_init(&conf);
+  if (fpm_config_load(m->conf_path, &opt, &conf, err, sizeof(err)) != 0) {
+    autodiscover_report(out, "master %d (%s): cannot read its configuration: %s", (int)m->pid,
+                        m->conf_path, err);
+    return;
+  }
+  autodiscover_report(out, "master %d (%s): %zu pool(s); its OPcache as \"%s\"", (int)m->pid,
+                      m->conf_path, conf.n_pools, instance);
+  /* Its sockets as we reach them: through /proc/PID/root only from another mount namespace. */
+  const char *socket_root = m->ns_known && m->same_mnt_ns ? "" : m->root;
+  for (size_t i = 0; i < conf.n_pools; i++) {
+    const fpm_pool_conf_t *pc = &conf.pools[i];
+    if (pc->status_path[0] == '\0') {
+      autodiscover_report(
+          out, "pool %s (master %d) not polled: add `pm.status_path = /status` to [%s] in %s",
+          pc->name, (int)m->pid, pc->name, pc->file);
+      continue;
+    }
+    if (!fcgx_instance_valid(pc->name)) {
+      autodiscover_report(
+          out, "pool %s (master %d) not polled: its name cannot be a collectd plugin instance",
+          pc->name, (int)m->pid);
+      continue;
+    }
+    discovered_pool_t d;
+    memset(&d, 0, sizeof(d));
+    d.cfg = *defaults;
+    snprintf(d.cfg.name, sizeof(d.cfg.name), "%s", pc->name);
+    snprintf(d.id.pool, sizeof(d.id.pool), "%s", pc->name);
+    snprintf(d.cfg.status_path, sizeof(d.cfg.status_path), "%s", pc->status_path);
+    snprintf(d.cfg.ping_path, sizeof(d.cfg.ping_path), "%s", pc->ping_path);
+    snprintf(d.cfg.ping_response, sizeof(d.cfg.ping_response), "%s", pc->ping_response);
+    d.cfg.max_children = pc->max_children;
+    if (set_address(&d.cfg.addr, &pc->listen, socket_root, err, sizeof(err)) != 0) {
+      autodiscover_report(out, "pool %s (master %d) not polled: listen: %s", pc->name, (int)m->pid,
+                          err);
+      continue;
+    }
+    d.cfg.has_status_addr =
+        pc->status_listen.kind != FPM_LISTEN_NONE &&
+        set_address(&d.cfg.status_addr, &pc->status_listen, socket_root, err, sizeof(err)) == 0;
+    d.chrooted = pc->chroot[0] != '\0';
+    d.id.master_pid = m->pid;
+    d.id.master_start = m->start_ticks;
+    d.master_exec = m->exec_cookie;
+    snprintf(d.cfg.opcache_instance, sizeof(d.cfg.opcache_instance), "%s", instance);
+    if (add_pool(out, cap, &d) != 0)
+      break;
+    /* its line once its name and role are final (see describe_pools) */
+    autodiscover_report(out, POOL_LINE "%zu", out->n - 1);
+  }
+  fpm_config_free(&conf);
+}
+
+/* Replaces each pool's placeholder line in the report with what became of the pool. */
+static void describe_pools(autodiscover_t *out) {
+  autodiscover_t lines = {.report = NULL};
+  for (char *line = out->report, *end; line != NULL && (end = strchr(line, '\n')) != NULL;
+       line = end + 1) {
+    *end = '\0';
+    unsigned long i = line[0] == POOL_LINE[0] ? strtoul(line + 1, NULL, 10) : out->n;
+    if (i >= out->n) {
+      autodiscover_report(&lines, "%s", line);
+      continue;
+    }
+    const discovered_pool_t *d = &out->pools[i];
+    if (d->configured)
+      autodiscover_report(&lines, "pool %s (master %d): configured by a <Pool> block", d->id.pool,
+                          (int)d->id.master_pid);
+    else
+      autodiscover_report(&lines, "pool %s (master %d): %s%s%s", d->id.pool, (int)d->id.master_pid,
+                          d->cfg.addr.display,
+                          d->cfg.has_status_addr ? ", status through pm.status_listen" : "",
+                          d->opcache_reader ? ", reads the master's OPcache" : "");
+  }
+  free(out->report);
+  out->report = lines.report;
+  out->report_len = lines.report_len;
+  out->report_cap = lines.report_cap;
+}
+
+int autodiscover_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
+                      autodiscover_skip_fn skip, void *skip_ctx, autodiscover_t *out, char *err,
+                      size_t err_size) {
+  fpm_master_t *masters = NULL;
+  size_t n_masters = 0, cap = 0;
+  memset(out, 0, sizeof(*out));
+  if (fpm_discover_masters(proc_root, &masters, &n_masters, err, err_size) != 0)
+    return -1;
+  autodiscover_report(out, "%zu php-fpm master(s)", n_masters);
+  for (size_t i = 0; i < n_masters; i++)
+    add_master(out, &cap, &masters[i], defaults);
+  free(masters);
+
+  /* Two masters under one name (two containers with Debian's defaults): both get their pid,
+   * found first and renamed after, so that the order of the masters does not matter. */
+  bool *clash = calloc(out->n ? out->n : 1, sizeof(*clash));
+  for (size_t i = 0; clash != NULL && i < out->n; i++)
+    for (size_t j = 0; j < out->n; j++)
+      if (out->pools[i].id.master_pid != out->pools[j].id.master_pid &&
+          strcmp(out->pools[i].cfg.opcache_instance, out->pools[j].cfg.opcache_instance) == 0)
+        clash[i] = true;
+  for (size_t i = 0; clash != NULL && i < out->n; i++)
+    if (clash[i]) {
+      discovered_pool_t *x = &out->pools[i];
+      char named[sizeof(x->cfg.opcache_instance) + 16];
+      snprintf(named, sizeof(named), "%s_%d", x->cfg.opcache_instance, (int)x->id.master_pid);
+      snprintf(x->cfg.opcache_instance, sizeof(x->cfg.opcache_instance), "%s", named);
+    }
+  free(clash);
+  /* One pool name in several masters: tell them apart by their master. */
+  for (size_t i = 0; i < out->n; i++)
+    for (size_t j = 0; j < out->n; j++)
+      if (i != j && strcmp(out->pools[i].id.pool, out->pools[j].id.pool) == 0) {
+        snprintf(out->pools[i].cfg.name, sizeof(out->pools[i].cfg.name), "%s-%s",
+                 out->pools[i].cfg.opcache_instance, out->pools[i].id.pool);
+        break;
+      }
+  /* An explicit <Pool> block wins, matched once the names are final (a pool renamed for a clash
+   * by its new name). One OPcache per master: read it once, through a pool polled here whose
+   * workers see the script (no chroot). */
+  for (size_t i = 0; i < out->n; i++) {
+    discovered_pool_t *d = &out->pools[i];
+    d->configured = skip != NULL && skip(&d->cfg, skip_ctx);
+    d->opcache_reader = defaults->opcache && !d->configured && !d->chrooted;
+    for (size_t j = 0; j < i && d->opcache_reader; j++)
+      d->opcache_reader =
+          !(out->pools[j].opcache_reader && out->pools[j].id.master_pid == d->id.master_pid);
+  }
+  describe_pools(out);
+  return 0;
+}
+
+void autodiscover_free(autodiscover_t *d) {
+  free(d->pools);
+  free(d->report);
+  memset(d, 0, sizeof(*d));
+}
+
+bool autodiscover_same(const autodiscover_t *a, const autodiscover_t *b) {
+  if (a->n != b->n)
+    return false;
+  for (size_t i = 0; i < a->n; i++) {
+    const discovered_pool_t *x = &a->pools[i], *y = &b->pools[i];
+    if (strcmp(x->cfg.name, y->cfg.name) != 0 || x->id.master_pid != y->id.master_pid ||
+        strcmp(x->cfg.opcache_instance, y->cfg.opcache_instance) != 0 ||
+        x->id.master_start != y->id.master_start || x->master_exec != y->master_exec ||
+        strcmp(x->cfg.addr.display, y->cfg.addr.display) != 0 ||
+        x->cfg.has_status_addr != y->cfg.has_status_addr ||
+        strcmp(x->cfg.status_addr.display, y->cfg.status_addr.display) != 0 ||
+        strcmp(x->cfg.status_path, y->cfg.status_path) != 0 ||
+        strcmp(x->cfg.ping_path, y->cfg.ping_path) != 0 ||
+        strcmp(x->cfg.ping_response, y->cfg.ping_response) != 0 ||
+        x->opcache_reader != y->opcache_reader || x->cfg.max_children != y->cfg.max_children)
+      return false;
+  }
+  return true;
+}

@@ -1,0 +1,363 @@
+/* The pool set; see pool_set.h. */
+#include "pool_set.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pool_set {
+  const char *proc_root;
+  bool auto_discover;
+  fcgx_pool_config_t discovered_defaults;
+  pool_set_hooks_t hooks;
+  pool_group_t **groups;
+  size_t n_groups;
+
+  /* The host's masters, shared by every group: the lock guards what follows. */
+  pthread_mutex_t lock;
+  bool started;     /* the first refresh has run: no more pools are added */
+  bool scan_wanted; /* AutoDiscover, or an explicit pool that wants its workers */
+  autodiscover_t scan;
+  bool scan_failed;
+  uint64_t generation; /* counts scans that differ from the one before */
+  uint64_t scans;      /* every scan */
+  uint64_t next_scan_ns;
+};
+
+static void entry_free(pool_entry_t *pool) {
+  fcgx_pool_poll_release(&pool->poll);
+  worker_cpu_free(&pool->workers_cpu);
+  free(pool);
+}
+
+static pool_entry_t *entry_new(const fcgx_pool_config_t *cfg, bool discovered) {
+  pool_entry_t *pool = calloc(1, sizeof(*pool));
+  if (pool == NULL)
+    return NULL;
+  pool->cfg = *cfg;
+  pool->discovered = discovered;
+  pool->max_children = cfg->max_children;
+  pool->opcache_reader = cfg->opcache;
+  fcgx_pool_poll_init(&pool->poll, &pool->cfg);
+  return pool;
+}
+
+static int group_append(pool_group_t *group, pool_entry_t *pool) {
+  pool_entry_t **grown = realloc(group->pools, (group->n + 1) * sizeof(pool_entry_t *));
+  if (grown == NULL)
+    return -1;
+  group->pools = grown;
+  group->pools[group->n++] = pool;
+  return 0;
+}
+
+static pool_group_t *group_for(pool_set_t *set, uint64_t interval, bool discovered) {
+  for (size_t i = 0; i < set->n_groups; i++)
+    if (set->groups[i]->interval == interval && set->groups[i]->discovered == discovered)
+      return set->groups[i];
+  pool_group_t **grown = realloc(set->groups, (set->n_groups + 1) * sizeof(pool_group_t *));
+  if (grown == NULL)
+    return NULL;
+  set->groups = grown;
+  pool_group_t *group = calloc(1, sizeof(*group));
+  if (group == NULL)
+    return NULL;
+  group->interval = interval;
+  group->discovered = discovered;
+  set->groups[set->n_groups++] = group;
+  return group;
+}
+
+pool_set_t *pool_set_new(const char *proc_root, const fcgx_pool_config_t *discovered,
+                         const pool_set_hooks_t *hooks) {
+  pool_set_t *set = calloc(1, sizeof(*set));
+  if (set == NULL)
+    return NULL;
+  set->proc_root = proc_root;
+  set->hooks = *hooks;
+  pthread_mutex_init(&set->lock, NULL);
+  if (discovered != NULL) {
+    set->auto_discover = true;
+    set->discovered_defaults = *discovered;
+    if (group_for(set, 0, true) == NULL) {
+      pool_set_free(set);
+      return NULL;
+    }
+  }
+  return set;
+}
+
+pool_entry_t *pool_set_add(pool_set_t *set, const fcgx_pool_config_t *cfg, uint64_t interval,
+                           bool want_workers) {
+  pool_group_t *group = group_for(set, interval, false);
+  pool_entry_t *pool = group != NULL ? entry_new(cfg, false) : NULL;
+  if (pool == NULL)
+    return NULL;
+  pool->want_workers = want_workers;
+  if (group_append(group, pool) != 0) {
+    entry_free(pool);
+    return NULL;
+  }
+  return pool;
+}
+
+uint64_t pool_set_scan_count(pool_set_t *set) {
+  pthread_mutex_lock(&set->lock);
+  uint64_t scans = set->scans;
+  pthread_mutex_unlock(&set->lock);
+  return scans;
+}
+
+size_t pool_set_group_count(const pool_set_t *set) {
+  return set->n_groups;
+}
+
+pool_group_t *pool_set_group(pool_set_t *set, size_t i) {
+  return i < set->n_groups ? set->groups[i] : NULL;
+}
+
+void pool_set_free(pool_set_t *set) {
+  if (set == NULL)
+    return;
+  for (size_t g = 0; g < set->n_groups; g++) {
+    for (size_t i = 0; i < set->groups[g]->n; i++)
+      entry_free(set->groups[g]->pools[i]);
+    free(set->groups[g]->pools);
+    free(set->groups[g]);
+  }
+  free(set->groups);
+  autodiscover_free(&set->scan);
+  pthread_mutex_destroy(&set->lock);
+  free(set);
+}
+
+/* ---- scanning (under the lock) ---- */
+
+/* Whether an explicit pool has the name or the address of a discovered one. Explicit pools are
+ * set before the first read and never change: any thread may read them. */
+static bool configured_explicitly(const fcgx_pool_config_t *cfg, void *ctx) {
+  const pool_set_t *set = ctx;
+  for (size_t g = 0; g < set->n_groups; g++)
+    for (size_t i = 0; i < set->groups[g]->n && !set->groups[g]->discovered; i++) {
+      const pool_entry_t *pool = set->groups[g]->pools[i];
+      if (strcmp(pool->cfg.name, cfg->name) == 0 ||
+          strcmp(pool->cfg.addr.display, cfg->addr.display) == 0)
+        return true;
+    }
+  return false;
+}
+
+static void scan(pool_set_t *set) {
+  autodiscover_t fresh;
+  char err[300];
+  set->scans++;
+  if (autodiscover_scan(set->proc_root, &set->discovered_defaults, configured_explicitly, set,
+                        &fresh, err, sizeof(err)) != 0) {
+    set->scan_failed = true;
+    if (set->hooks.scan_failed != NULL)
+      set->hooks.scan_failed(set->hooks.ctx, err); /* the last scan's pools stay */
+    return;
+  }
+  if (set->scan_failed && set->hooks.scan_failed != NULL)
+    set->hooks.scan_failed(set->hooks.ctx, NULL);
+  set->scan_failed = false;
+  if (set->generation > 0 && autodiscover_same(&set->scan, &fresh)) {
+    autodiscover_free(&fresh);
+    return;
+  }
+  /* One line each: collectd cuts a long one, and a host can have hundreds of pools. Only with
+   * AutoDiscover: explicit pools' masters are looked up quietly. */
+  for (char *line = fresh.report, *end; set->auto_discover && set->hooks.report != NULL &&
+                                        line != NULL && (end = strchr(line, '\n')) != NULL;
+       line = end + 1) {
+    *end = '\0';
+    set->hooks.report(set->hooks.ctx, line);
+    *end = '\n';
+  }
+  autodiscover_free(&set->scan);
+  set->scan = fresh;
+  set->generation++;
+}
+
+/* ---- reconciling a group with the latest scan (under the lock, on the group's thread) ---- */
+
+/* An explicit pool on this host: its master, by its listen address in the masters'
+ * configurations, for its workers and pm.max_children. */
+static void map_explicit(const pool_set_t *set, pool_entry_t *pool) {
+  const discovered_pool_t *found = NULL;
+  for (size_t j = 0; j < set->scan.n && found == NULL && pool->want_workers; j++)
+    if (strcmp(set->scan.pools[j].cfg.addr.display, pool->cfg.addr.display) == 0)
+      found = &set->scan.pools[j];
+  memset(&pool->master, 0, sizeof(pool->master));
+  pool->max_children = pool->cfg.max_children;
+  if (found == NULL)
+    return;
+  pool->master = found->id;
+  if (pool->max_children == 0)
+    pool->max_children = found->cfg.max_children;
+}
+
+static pool_entry_t *take(pool_group_t *group, const char *name) {
+  for (size_t j = 0; j < group->n; j++)
+    if (group->pools[j] != NULL && strcmp(group->pools[j]->cfg.name, name) == 0) {
+      pool_entry_t *pool = group->pools[j];
+      group->pools[j] = NULL;
+      return pool;
+    }
+  return NULL;
+}
+
+/* The discovered group's pools become the scan's: a pool that stays keeps its state (events,
+ * complaints, workers' CPU), one that changed takes its new configuration, one gone is freed. */
+static void map_discovered(pool_set_t *set, pool_group_t *group) {
+  pool_entry_t **next = calloc(set->scan.n ? set->scan.n : 1, sizeof(pool_entry_t *));
+  size_t n = 0;
+  if (next == NULL)
+    return; /* the pools of the scan before stay */
+  for (size_t i = 0; i < set->scan.n; i++) {
+    const discovered_pool_t *d = &set->scan.pools[i];
+    if (d->configured)
+      continue;
+    pool_entry_t *pool = take(group, d->cfg.name);
+    if (pool == NULL)
+      pool = entry_new(&d->cfg, true);
+    if (pool == NULL)
+      continue; /* out of memory: left out of this round */
+    /* The scan changed: its configuration may have (a new address), its endpoints with it. */
+    fcgx_pool_poll_release(&pool->poll);
+    pool->cfg = d->cfg;
+    fcgx_pool_poll_init(&pool->poll, &pool->cfg);
+    pool->master = d->id;
+    pool->max_children = d->cfg.max_children;
+    pool->opcache_reader = d->opcache_reader;
+    /* The other pools share the reader's cache, but a pool of its own mind (OPcache off by
+     * php_admin_value, restrict_api) is worth one look: read it once, in the next read. */
+    pool->check_opcache = !d->opcache_reader && d->cfg.opcache;
+    next[n++] = pool;
+  }
+  for (size_t j = 0; j < group->n; j++) {
+    if (group->pools[j] == NULL)
+      continue;
+    if (set->hooks.pool_gone != NULL)
+      set->hooks.pool_gone(set->hooks.ctx, group->pools[j]);
+    entry_free(group->pools[j]);
+  }
+  free(group->pools);
+  group->pools = next;
+  group->n = n;
+}
+
+void pool_group_refresh(pool_set_t *set, pool_group_t *group, uint64_t now_ns) {
+  pthread_mutex_lock(&set->lock);
+  if (!set->started) {
+    /* The first refresh: the explicit pools are all known now. */
+    set->started = true;
+    set->scan_wanted = set->auto_discover;
+    for (size_t g = 0; g < set->n_groups; g++)
+      for (size_t i = 0; i < set->groups[g]->n; i++)
+        set->scan_wanted = set->scan_wanted || set->groups[g]->pools[i]->want_workers;
+  }
+  if (set->scan_wanted && now_ns >= set->next_scan_ns) {
+    scan(set);
+    set->next_scan_ns = now_ns + POOL_SET_RESCAN_NS;
+  }
+  if (group->generation != set->generation) {
+    if (group->discovered)
+      map_discovered(set, group);
+    else
+      for (size_t i = 0; i < group->n; i++)
+        map_explicit(set, group->pools[i]);
+    group->generation = set->generation;
+    group->next_walk_ns = 0; /* new pools, or masters changed: find their workers at once */
+  }
+  pthread_mutex_unlock(&set->lock);
+}
+
+/* ---- polling (the group's thread only) ---- */
+
+static bool wants_workers(const pool_entry_t *pool) {
+  return (pool->discovered || pool->want_workers) && pool->master.master_pid > 0;
+}
+
+static void read_workers(pool_set_t *set, pool_group_t *group, uint64_t now_ns) {
+  size_t n = 0;
+  for (size_t i = 0; i < group->n; i++)
+    n += wants_workers(group->pools[i]);
+  if (n == 0)
+    return;
+  workers_of_t *of = calloc(n, sizeof(*of));
+  worker_cpu_t **cpu = calloc(n, sizeof(worker_cpu_t *));
+  worker_usage_t *usage = calloc(n, sizeof(*usage));
+  fpm_worker_t *walked = NULL;
+  size_t n_walked = 0;
+  if (of != NULL && cpu != NULL && usage != NULL) {
+    size_t k = 0;
+    for (size_t i = 0; i < group->n; i++)
+      if (wants_workers(group->pools[i])) {
+        of[k] = group->pools[i]->master;
+        cpu[k++] = &group->pools[i]->workers_cpu;
+      }
+    /* Walking /proc finds new workers; in between, the known ones are read directly. */
+    if (now_ns >= group->next_walk_ns) {
+      char err[200];
+      group->next_walk_ns = now_ns + POOL_SET_RESCAN_NS;
+      if (fpm_discover_workers(set->proc_root, 0, NULL, &walked, &n_walked, err, sizeof(err)) != 0)
+        walked = NULL;
+    }
+    workers_usage(set->proc_root, of, n, walked, n_walked, cpu, usage);
+    k = 0;
+    for (size_t i = 0; i < group->n; i++)
+      if (wants_workers(group->pools[i]))
+        group->pools[i]->workers = usage[k++];
+  }
+  free(walked);
+  free(of);
+  free(cpu);
+  free(usage);
+}
+
+void pool_group_poll(pool_set_t *set, pool_group_t *group, uint64_t now_ns) {
+  fcgx_pool_poll_t **polls = calloc(group->n ? group->n : 1, sizeof(fcgx_pool_poll_t *));
+  if (polls == NULL)
+    return;
+  for (size_t i = 0; i < group->n; i++) {
+    pool_entry_t *pool = group->pools[i];
+    pool->compare_now = pool->check_opcache;
+    pool->check_opcache = false; /* once */
+    pool->poll.run_script = pool->cfg.opcache && (pool->opcache_reader || pool->compare_now);
+    memset(&pool->workers, 0, sizeof(pool->workers));
+    polls[i] = &pool->poll;
+  }
+  fcgx_pools_poll_each(polls, group->n);
+  free(polls);
+  read_workers(set, group, now_ns);
+}
+
+void pool_group_release(pool_group_t *group) {
+  for (size_t i = 0; i < group->n; i++)
+    fcgx_pool_poll_release(&group->pools[i]->poll);
+}
+
+const pool_entry_t *pool_group_opcache_differs(const pool_group_t *group, const pool_entry_t *pool,
+                                               char *why, size_t size) {
+  const fcgx_pool_result_t *mine = &pool->poll.result;
+  for (size_t j = 0; j < group->n && mine->up; j++) {
+    const pool_entry_t *reader = group->pools[j];
+    const fcgx_pool_result_t *theirs = &reader->poll.result;
+    if (reader == pool || !reader->opcache_reader ||
+        reader->master.master_pid != pool->master.master_pid || !theirs->opcache_ok ||
+        theirs->opcache.availability != OPCACHE_OK)
+      continue;
+    if (mine->opcache_ok)
+      fcgx_opcache_unavailable(&pool->cfg, &mine->opcache, why, size);
+    else
+      snprintf(why, size, "%s", mine->opcache_error);
+    if (why[0] == '\0' && mine->opcache.enabled != theirs->opcache.enabled)
+      snprintf(why, size, "OPcache is %s in this pool (php_admin_value[opcache.enable])",
+               mine->opcache.enabled ? "on" : "off");
+    if (why[0] != '\0')
+      return reader;
+  }
+  return NULL;
+}
