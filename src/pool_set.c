@@ -1,6 +1,8 @@
 /* The pool set; see pool_set.h. */
 #include "pool_set.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +136,43 @@ void pool_set_free(pool_set_t *set) {
 
 /* ---- scanning (under the lock) ---- */
 
+/* Whether a socket address is one of an explicit pool's, as resolved at start. */
+static bool resolved_to(const pool_entry_t *pool, const struct sockaddr *sa) {
+  for (int i = 0; i < pool->n_addresses; i++) {
+    const struct sockaddr *mine = (const struct sockaddr *)&pool->addresses[i];
+    if (mine->sa_family != sa->sa_family)
+      continue;
+    if (sa->sa_family == AF_INET) {
+      const struct sockaddr_in *a = (const void *)mine, *b = (const void *)sa;
+      if (a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr)
+        return true;
+    } else if (sa->sa_family == AF_INET6) {
+      const struct sockaddr_in6 *a = (const void *)mine, *b = (const void *)sa;
+      if (a->sin6_port == b->sin6_port &&
+          memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0)
+        return true;
+    }
+  }
+  return false;
+}
+
+/* Whether an explicit pool listens where a discovered one does: the same unix socket path, or
+ * the same TCP address once resolved (localhost:9000 is 127.0.0.1:9000). php-fpm's own
+ * configuration gives numeric addresses. */
+static bool same_address(const pool_entry_t *pool, const fcgx_address_t *found) {
+  if (strcmp(pool->cfg.addr.display, found->display) == 0)
+    return true;
+  if (pool->cfg.addr.is_unix || found->is_unix || strcmp(pool->cfg.addr.port, found->port) != 0)
+    return false;
+  struct sockaddr_in in = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)strtol(found->port, NULL, 10))};
+  struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = in.sin_port};
+  if (inet_pton(AF_INET, found->host, &in.sin_addr) == 1)
+    return resolved_to(pool, (const struct sockaddr *)&in);
+  return inet_pton(AF_INET6, found->host, &in6.sin6_addr) == 1 &&
+         resolved_to(pool, (const struct sockaddr *)&in6);
+}
+
 /* Whether an explicit pool has the name or the address of a discovered one. Explicit pools are
  * set before the first read and never change: any thread may read them. */
 static bool configured_explicitly(const fcgx_pool_config_t *cfg, void *ctx) {
@@ -141,8 +180,7 @@ static bool configured_explicitly(const fcgx_pool_config_t *cfg, void *ctx) {
   for (size_t g = 0; g < set->n_groups; g++)
     for (size_t i = 0; i < set->groups[g]->n && !set->groups[g]->discovered; i++) {
       const pool_entry_t *pool = set->groups[g]->pools[i];
-      if (strcmp(pool->cfg.name, cfg->name) == 0 ||
-          strcmp(pool->cfg.addr.display, cfg->addr.display) == 0)
+      if (strcmp(pool->cfg.name, cfg->name) == 0 || same_address(pool, &cfg->addr))
         return true;
     }
   return false;
@@ -187,7 +225,7 @@ static void scan(pool_set_t *set) {
 static void map_explicit(const pool_set_t *set, pool_entry_t *pool) {
   const discovered_pool_t *found = NULL;
   for (size_t j = 0; j < set->scan.n && found == NULL && pool->want_workers; j++)
-    if (strcmp(set->scan.pools[j].cfg.addr.display, pool->cfg.addr.display) == 0)
+    if (same_address(pool, &set->scan.pools[j].cfg.addr))
       found = &set->scan.pools[j];
   memset(&pool->master, 0, sizeof(pool->master));
   pool->max_children = pool->cfg.max_children;
@@ -251,12 +289,17 @@ static void map_discovered(pool_set_t *set, pool_group_t *group) {
 void pool_group_refresh(pool_set_t *set, pool_group_t *group, uint64_t now_ns) {
   pthread_mutex_lock(&set->lock);
   if (!set->started) {
-    /* The first refresh: the explicit pools are all known now. */
+    /* The first refresh, before any poll: the explicit pools are all known now, and their
+     * addresses resolved (or not) at start; kept apart from what their polls learn later. */
     set->started = true;
     set->scan_wanted = set->auto_discover;
     for (size_t g = 0; g < set->n_groups; g++)
-      for (size_t i = 0; i < set->groups[g]->n; i++)
-        set->scan_wanted = set->scan_wanted || set->groups[g]->pools[i]->want_workers;
+      for (size_t i = 0; i < set->groups[g]->n; i++) {
+        pool_entry_t *pool = set->groups[g]->pools[i];
+        set->scan_wanted = set->scan_wanted || pool->want_workers;
+        pool->n_addresses = pool->poll.endpoint.resolved ? pool->poll.endpoint.n_sa : 0;
+        memcpy(pool->addresses, pool->poll.endpoint.sa, sizeof(pool->addresses));
+      }
   }
   if (set->scan_wanted && now_ns >= set->next_scan_ns) {
     scan(set);

@@ -23,7 +23,10 @@
 typedef struct {
   fcgx_pool_config_t cfg;
   bool discovered;
-  bool want_workers;     /* explicit: look its master up in /proc (Workers true) */
+  bool want_workers; /* explicit: look its master up in /proc (Workers true) */
+  /* explicit: cfg.addr as resolved at start, to know a discovered pool at the same address */
+  struct sockaddr_storage addresses[FCGX_MAX_ADDRESSES];
+  int n_addresses;
   fcgx_pool_poll_t poll; /* its endpoints, and the last poll's result */
   pool_events_state_t events;
 

@@ -199,6 +199,35 @@ static void test_explicit_pools(void **state) {
   destroy(&f);
 }
 
+/* An explicit pool at localhost:9 is the discovered one at 127.0.0.1:9: the same address once
+ * resolved, not the same words. */
+static void test_explicit_pool_by_resolved_address(void **state) {
+  (void)state;
+  fake_t f = {{0}, {0}};
+  seen_t seen;
+  fcgx_pool_config_t cfg;
+  char err[200];
+  build(&f);
+  pool_set_t *set = new_set(&f, true, &seen);
+  fcgx_pool_config_defaults(&cfg);
+  snprintf(cfg.name, sizeof(cfg.name), "shop");
+  assert_int_equal(fcgx_address_tcp(&cfg.addr, "localhost", "9", err, sizeof(err)), 0);
+  pool_entry_t *shop = pool_set_add(set, &cfg, 0, true);
+  assert_non_null(shop);
+  assert_int_equal(fcgx_pool_poll_resolve(&shop->poll, err, sizeof(err)), 0); /* as at init */
+  pool_group_t *group = discovered_group(set);
+  pool_group_refresh(set, group, 1 * SEC);
+  assert_null(named(group, CONTAINER_WWW));
+  assert_non_null(named(group, HOST_WWW));
+  assert_non_null(strstr(seen.lines, "pool www (master 200): configured by a <Pool> block"));
+  for (size_t g = 0; g < pool_set_group_count(set); g++)
+    pool_group_refresh(set, pool_set_group(set, g), 1 * SEC);
+  assert_int_equal(shop->master.master_pid, 200);
+  assert_int_equal(shop->max_children, 4);
+  pool_set_free(set);
+  destroy(&f);
+}
+
 /* Without AutoDiscover, explicit pools still learn their master from a scan, quietly. */
 static void test_explicit_without_autodiscover(void **state) {
   (void)state;
@@ -320,6 +349,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_discovered_pools),
       cmocka_unit_test(test_explicit_pools),
+      cmocka_unit_test(test_explicit_pool_by_resolved_address),
       cmocka_unit_test(test_explicit_without_autodiscover),
       cmocka_unit_test(test_one_scan_for_every_group),
       cmocka_unit_test(test_failed_scan),
