@@ -363,8 +363,8 @@ static void log_result(const pool_entry_t *pool, complaints_t *c) {
   size_t left_out = (res->status_ok ? st->count : 0) + (res->opcache_ok ? oc->count : 0);
   if (left_out > 0)
     c_complain_once(LOG_WARNING, &c->range,
-                    PLUGIN " plugin: pool \"%s\": %zu figure(s) outside the range php-fpm can "
-                           "report left out of this poll, e.g. %s (logged once)",
+                    PLUGIN " plugin: pool \"%s\": %zu figure(s) out of range left out of this "
+                           "poll, e.g. %s (logged once)",
                     name, left_out, res->status_ok && st->count ? st->first : oc->first);
 
   if (!res->up || !res->opcache_enabled || pool->compare_now)

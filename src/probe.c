@@ -85,7 +85,7 @@ static int verdict(const char *check, const fcgx_pool_result_t *res, char *why, 
     /* php-fpm's own figure is always 0 on unix sockets: the kernel's is the truth. */
     double waiting = res->kernel_queue_ok ? res->kernel_queue : st->listen_queue;
     if (isnan(waiting) || isnan(st->idle_processes)) {
-      snprintf(why, size, "the page's figures are outside the range php-fpm can report");
+      snprintf(why, size, "the page's figures are out of range");
       return EXIT_UNKNOWN;
     }
     if (waiting > 0) {
@@ -152,8 +152,8 @@ static void print_table(const char *check, int code, const char *why, const fcgx
   if (res->status_ok && res->fallback_reason[0])
     printf("; without process details: %s", res->fallback_reason);
   if (left_out(res) != NULL)
-    printf("; %zu figure(s) outside the range php-fpm can report left out, e.g. %s",
-           left_out_count(res), left_out(res)->first);
+    printf("; %zu figure(s) out of range left out, e.g. %s", left_out_count(res),
+           left_out(res)->first);
   putchar('\n');
   for (size_t i = 0; i < f->n; i++)
     printf("  %-36s %.15g\n", f->items[i].name, f->items[i].value);

@@ -240,15 +240,14 @@ class PeerPages(unittest.TestCase):
     def test_figures_out_of_range_are_logged_once(self):
         for name in PAGES:
             with self.subTest(pool=name):
-                lines = self.cd.log_lines(r'pool "%s": \d+ figure\(s\) outside the range' % name)
+                lines = self.cd.log_lines(r'pool "%s": \d+ figure\(s\) out of range' % name)
                 if name not in OUT_OF_RANGE:
                     self.assertEqual(lines, [])
                     continue
                 count, first = OUT_OF_RANGE[name]
                 self.assertEqual(len(lines), 1, lines)
-                self.assertRegex(lines[0], r": %d figure\(s\) outside the range php-fpm can "
-                                           r"report left out of this poll, e\.g\. %s" % (count,
-                                                                                         first))
+                self.assertRegex(lines[0], r": %d figure\(s\) out of range left out of this "
+                                           r"poll, e\.g\. %s" % (count, first))
 
     @unittest.skipUnless(PROBE, "FCGX_PROBE is not set")
     def test_probe_reads_every_page_alike(self):
