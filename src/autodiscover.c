@@ -153,6 +153,15 @@ static void add_master(autodiscover_t *out, size_t *cap, const fpm_master_t *m,
     snprintf(d.cfg.ping_path, sizeof(d.cfg.ping_path), "%s", pc->ping_path);
     snprintf(d.cfg.ping_response, sizeof(d.cfg.ping_response), "%s", pc->ping_response);
     d.cfg.max_children = pc->max_children;
+    /* Never the host's figures under a container's name: its 127.0.0.1:9000 is not ours. */
+    if (m->other_net_ns && pc->listen.kind == FPM_LISTEN_TCP) {
+      autodiscover_report(out,
+                          "pool %s (master %d) not polled: it listens on %s:%s in another network "
+                          "namespace (a container's), which fcgx does not enter; give it a unix "
+                          "socket, or poll it from inside",
+                          pc->name, (int)m->pid, pc->listen.host, pc->listen.port);
+      continue;
+    }
     if (set_address(&d.cfg.addr, &pc->listen, socket_root, err, sizeof(err)) != 0) {
       autodiscover_report(out, "pool %s (master %d) not polled: listen: %s", pc->name, (int)m->pid,
                           err);
@@ -160,6 +169,7 @@ static void add_master(autodiscover_t *out, size_t *cap, const fpm_master_t *m,
     }
     d.cfg.has_status_addr =
         pc->status_listen.kind != FPM_LISTEN_NONE &&
+        !(m->other_net_ns && pc->status_listen.kind == FPM_LISTEN_TCP) &&
         set_address(&d.cfg.status_addr, &pc->status_listen, socket_root, err, sizeof(err)) == 0;
     d.chrooted = pc->chroot[0] != '\0';
     d.id.master_pid = m->pid;

@@ -220,12 +220,14 @@ class PhpFpm:
     """One php-fpm master with the given pools, in a temporary directory.
 
     A pool is a dict: name (required); listen: "unix" (default), "tcp", a path or "127.0.0.1:PORT";
+    unreachable: True for one the test cannot reach to see it ready (another network namespace);
     pm ("static"), max_children (3), start_servers/min_spare/max_spare (dynamic),
     status_listen: None, "unix" or "tcp"; extra: dict of more pool directives.
     opcache: False leaves OPcache out of php.ini; ini: more php.ini lines (text).
     """
 
-    def __init__(self, pools, opcache=True, ini=""):
+    def __init__(self, pools, opcache=True, ini="", wrap=()):
+        self.wrap = list(wrap)  # a command php-fpm runs under (e.g. unshare into namespaces)
         self.opcache = opcache
         self.ini_extra = ini
         self.dir = make_tmpdir("fcgx-fpm-")
@@ -297,14 +299,16 @@ class PhpFpm:
     def start(self, timeout=10):
         self._write_config()
         env = dict(os.environ, PHP_INI_SCAN_DIR="")
-        self.proc = _spawn([PHP_FPM, "-F", "-O", "-y", self.conf, "-c", self.ini], "php-fpm",
-                           self.log, env=env)
+        self.proc = _spawn(self.wrap + [PHP_FPM, "-F", "-O", "-y", self.conf, "-c", self.ini],
+                           "php-fpm", self.log, env=env)
         self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout=10):
         deadline = time.monotonic() + timeout
         for p in self.pools.values():
+            if p.get("unreachable"):  # e.g. TCP in another network namespace
+                continue
             for addr in filter(None, (p["address"], p["status_address"])):
                 def answers(addr=addr):
                     if self.proc.poll() is not None:

@@ -162,6 +162,7 @@ static void test_masters(void **state) {
   assert_string_equal(m[0].exe, "/usr/sbin/php-fpm8.2");
   assert_true(m[0].ns_known);
   assert_true(m[0].same_mnt_ns);
+  assert_false(m[0].other_net_ns);
   snprintf(expected, sizeof(expected), "%s/100/root", f.proc);
   assert_string_equal(m[0].root, expected);
 
@@ -172,6 +173,7 @@ static void test_masters(void **state) {
   assert_string_equal(m[1].exe, "/usr/local/sbin/php-fpm");
   assert_true(m[1].ns_known);
   assert_false(m[1].same_mnt_ns);
+  assert_true(m[1].other_net_ns);
   snprintf(expected, sizeof(expected), "%s/200/root", f.proc);
   assert_string_equal(m[1].root, expected);
 

@@ -47,6 +47,24 @@ static void build(fake_t *f) {
           "[www]\nlisten = 127.0.0.1:9\npm.max_children = 4\npm.status_path = /status\n");
 }
 
+/* A third master in a network namespace of its own (a container with its own 127.0.0.1): a
+ * TCP pool and a pool on a unix socket (reachable by path whatever the namespace). */
+static void add_netns_master(const fake_t *f) {
+  char target[PATH_MAX];
+  link_to(f, "proc/self/ns/net", "net:[1]");
+  put_title(f, 300, "php-fpm: master process (/etc/php-fpm.conf)");
+  put_stat(f, 300, "php-fpm", 150, 0, 0, 7000, 500, 1);
+  link_to(f, "proc/300/exe", "/usr/local/sbin/php-fpm");
+  link_to(f, "proc/300/ns/mnt", "mnt:[1]");
+  link_to(f, "proc/300/ns/net", "net:[3]");
+  snprintf(target, sizeof(target), "%s/netns", f->dir);
+  link_to(f, "proc/300/root", target);
+  put_str(f, "netns/etc/php-fpm.conf",
+          "[tcp]\nlisten = 127.0.0.1:9000\npm.status_path = /status\n"
+          "[sock]\nlisten = /run/fcgx-test-none/sock.sock\npm.status_path = /status\n"
+          "pm.status_listen = 127.0.0.1:9001\n");
+}
+
 #define HOST_WWW "php-fpm8.2-www"
 #define CONTAINER_WWW "php-fpm_usr_local_etc_php-fpm.conf-www"
 
@@ -228,6 +246,29 @@ static void test_explicit_pool_by_resolved_address(void **state) {
   destroy(&f);
 }
 
+/* A master in another network namespace: its TCP pool is not polled (the host's 127.0.0.1:9000
+ * is another socket: its figures would be another pool's), and says why; its unix socket pool
+ * is, without its TCP pm.status_listen. */
+static void test_other_network_namespace(void **state) {
+  (void)state;
+  fake_t f = {{0}, {0}};
+  seen_t seen;
+  build(&f);
+  add_netns_master(&f);
+  pool_set_t *set = new_set(&f, true, &seen);
+  pool_group_t *group = discovered_group(set);
+  pool_group_refresh(set, group, 1 * SEC);
+  assert_null(named(group, "tcp"));
+  pool_entry_t *sock = named(group, "sock");
+  assert_non_null(sock);
+  assert_false(sock->cfg.has_status_addr);
+  assert_non_null(strstr(seen.lines, "pool tcp (master 300) not polled: it listens on "
+                                     "127.0.0.1:9000 in another network namespace"));
+  assert_non_null(named(group, CONTAINER_WWW)); /* its namespace unknown here: polled */
+  pool_set_free(set);
+  destroy(&f);
+}
+
 /* Without AutoDiscover, explicit pools still learn their master from a scan, quietly. */
 static void test_explicit_without_autodiscover(void **state) {
   (void)state;
@@ -351,6 +392,7 @@ int main(void) {
       cmocka_unit_test(test_explicit_pools),
       cmocka_unit_test(test_explicit_pool_by_resolved_address),
       cmocka_unit_test(test_explicit_without_autodiscover),
+      cmocka_unit_test(test_other_network_namespace),
       cmocka_unit_test(test_one_scan_for_every_group),
       cmocka_unit_test(test_failed_scan),
       cmocka_unit_test(test_worker_cpu_survives_a_failed_walk),
