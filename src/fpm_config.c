@@ -21,6 +21,8 @@
  * such as php_admin_value[...], are skipped without looking at their values. */
 #include "fpm_config.h"
 
+#include "rooted.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -620,11 +622,14 @@ static char *read_file(const char *root, const char *path, size_t *len, char *er
     snprintf(err, err_size, "%s: path too long", path);
     return NULL;
   }
-  /* O_NONBLOCK: a FIFO put in place of a file does not hang the caller. */
-  int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  /* O_NONBLOCK: a FIFO put in place of a file does not hang the caller. Inside the master's
+   * root, every link resolved there: a container's link never leads to a file of ours. */
+  int fd = rooted_open(root, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     snprintf(err, err_size, "cannot open %s%s%s%s: %s", path, via, root[0] ? full : "",
-             root[0] ? ")" : "", strerror_r(errno, (char[128]){0}, 128));
+             root[0] ? ")" : "",
+             errno == EXDEV ? "a link in it leads out of the master's root, refused"
+                            : strerror_r(errno, (char[128]){0}, 128));
     return NULL;
   }
   struct stat st;
@@ -685,60 +690,17 @@ static char *read_file(const char *root, const char *path, size_t *len, char *er
   return buf;
 }
 
-/* root with glob(3)'s special characters escaped, so only the pattern's own are special. */
-static int glob_escape(const char *s, char *out, size_t out_size) {
-  size_t n = 0;
-  for (; *s != '\0'; s++) {
-    if (strchr("*?[\\", *s) != NULL) {
-      if (n + 1 >= out_size)
-        return -1;
-      out[n++] = '\\';
-    }
-    if (n + 1 >= out_size)
-      return -1;
-    out[n++] = *s;
-  }
-  out[n] = '\0';
-  return 0;
-}
-
 static int include_pattern(void *vctx, const char *pattern, char *err, size_t err_size) {
   load_ctx_t *ctx = vctx;
-  char rooted[PATH_MAX];
-  size_t root_len = strlen(ctx->root);
-  if (glob_escape(ctx->root, rooted, sizeof(rooted)) != 0 ||
-      strlen(rooted) + strlen(pattern) >= sizeof(rooted)) {
-    snprintf(err, err_size, "pattern too long");
+  char **paths;
+  size_t n;
+  if (rooted_glob(ctx->root, pattern, &paths, &n, err, err_size) != 0)
     return -1;
-  }
-  memcpy(rooted + strlen(rooted), pattern, strlen(pattern) + 1);
-  glob_t g;
-  memset(&g, 0, sizeof(g));
-  int rc = glob(rooted, GLOB_ERR | GLOB_MARK, NULL, &g);
-  if (rc == GLOB_NOMATCH) {
-    /* php-fpm only warns */
-    globfree(&g);
-    return 0;
-  }
-  if (rc != 0) {
-    snprintf(err, err_size, "%s",
-             rc == GLOB_ABORTED ? "a directory in it cannot be read" : "glob(3) failed");
-    globfree(&g);
-    return -1;
-  }
-  for (size_t i = 0; i < g.gl_pathc; i++) {
-    const char *match = g.gl_pathv[i];
-    size_t mlen = strlen(match);
-    if (mlen == 0 || match[mlen - 1] == '/') /* GLOB_MARK: a directory */
-      continue;
-    /* The match is rooted; the master sees it without the root. */
-    if (load_file(ctx, mlen > root_len ? match + root_len : match, err, err_size) != 0) {
-      globfree(&g);
-      return -1;
-    }
-  }
-  globfree(&g);
-  return 0;
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++)
+    rc = load_file(ctx, paths[i], err, err_size);
+  rooted_glob_free(paths, n);
+  return rc; /* nothing matching is only a warning to php-fpm */
 }
 
 static int load_file(load_ctx_t *ctx, const char *path, char *err, size_t err_size) {

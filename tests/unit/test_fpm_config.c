@@ -609,14 +609,77 @@ static void test_files(void **state) {
   remove_tree(dir);
 }
 
+/* A container's root read through /proc/PID/root: links in it are resolved inside it, as its
+ * own processes see them; an absolute link, a "../.." one or a linked directory never leads
+ * collectd (root) to a file of the host. */
+static void test_links_stay_inside_the_root(void **state) {
+  (void)state;
+  fpm_config_t cfg;
+  char err[1024], path[PATH_MAX], host[] = "/tmp/fcgx-host-XXXXXX";
+  char dir[] = "/tmp/fcgx-container-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  assert_non_null(mkdtemp(host));
+  fpm_config_options_t opt = {.root = dir};
+  write_file(host, "/secret.conf", "[stolen]\nlisten = /run/host.sock\n");
+  snprintf(path, sizeof(path), "%s/etc", dir);
+  assert_int_equal(mkdir(path, 0755), 0);
+  snprintf(path, sizeof(path), "%s/etc/pool.d", dir);
+  assert_int_equal(mkdir(path, 0755), 0);
+  write_file(dir, "/etc/php-fpm.conf", "include=/etc/pool.d/*.conf\n");
+  write_file(dir, "/etc/pool.d/www.conf", "[www]\nlisten = /run/www.sock\n");
+
+  /* an absolute link to the host's file: inside the root, that path does not exist */
+  char target[PATH_MAX], link[PATH_MAX];
+  snprintf(target, sizeof(target), "%s/secret.conf", host);
+  snprintf(link, sizeof(link), "%s/etc/pool.d/evil.conf", dir);
+  assert_int_equal(symlink(target, link), 0);
+  assert_int_equal(fpm_config_load("/etc/php-fpm.conf", &opt, &cfg, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "/etc/pool.d/evil.conf"));
+  assert_null(strstr(err, "stolen"));
+  /* "../../.." stops at the root: the same */
+  assert_int_equal(unlink(link), 0);
+  snprintf(target, sizeof(target), "../../../../../../../../..%s/secret.conf", host);
+  assert_int_equal(symlink(target, link), 0);
+  assert_int_equal(fpm_config_load("/etc/php-fpm.conf", &opt, &cfg, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "/etc/pool.d/evil.conf"));
+  /* a link whose target exists inside the root is read there, as php-fpm reads it */
+  write_file(dir, "/etc/inside.conf", "[inside]\nlisten = /run/inside.sock\n");
+  assert_int_equal(unlink(link), 0);
+  assert_int_equal(symlink("/etc/inside.conf", link), 0);
+  assert_int_equal(fpm_config_load("/etc/php-fpm.conf", &opt, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(cfg.n_pools, 2);
+  assert_non_null(find_pool(&cfg, "inside"));
+  fpm_config_free(&cfg);
+  /* the main file, and a directory of the pattern, linked to the host's */
+  snprintf(link, sizeof(link), "%s/etc/main.conf", dir);
+  snprintf(target, sizeof(target), "%s/secret.conf", host);
+  assert_int_equal(symlink(target, link), 0);
+  assert_int_equal(fpm_config_load("/etc/main.conf", &opt, &cfg, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "cannot open /etc/main.conf"));
+  snprintf(link, sizeof(link), "%s/etc/hostdir", dir);
+  assert_int_equal(symlink(host, link), 0);
+  write_file(dir, "/etc/php-fpm.conf", "include=/etc/hostdir/*.conf\n");
+  assert_int_equal(fpm_config_load("/etc/php-fpm.conf", &opt, &cfg, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "include /etc/hostdir/*.conf: a directory in it cannot be read"));
+  remove_tree(dir);
+  remove_tree(host);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_debian_layout),    cmocka_unit_test(test_relative_paths),
-      cmocka_unit_test(test_include_depth),    cmocka_unit_test(test_values),
-      cmocka_unit_test(test_env_block_edges),  cmocka_unit_test(test_sections_and_keys),
-      cmocka_unit_test(test_syntax_errors),    cmocka_unit_test(test_nul_byte),
-      cmocka_unit_test(test_limits),           cmocka_unit_test(test_listen_forms),
-      cmocka_unit_test(test_include_callback), cmocka_unit_test(test_files),
+      cmocka_unit_test(test_debian_layout),
+      cmocka_unit_test(test_relative_paths),
+      cmocka_unit_test(test_include_depth),
+      cmocka_unit_test(test_values),
+      cmocka_unit_test(test_env_block_edges),
+      cmocka_unit_test(test_sections_and_keys),
+      cmocka_unit_test(test_syntax_errors),
+      cmocka_unit_test(test_nul_byte),
+      cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_listen_forms),
+      cmocka_unit_test(test_include_callback),
+      cmocka_unit_test(test_files),
+      cmocka_unit_test(test_links_stay_inside_the_root),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
