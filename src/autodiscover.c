@@ -59,11 +59,8 @@ static bool trusted_master(const fpm_master_t *m, char *why, size_t size) {
 
 static int set_address(fcgx_address_t *addr, const fpm_listen_t *listen, const char *root,
                        char *err, size_t err_size) {
-  if (listen->kind == FPM_LISTEN_UNIX) {
-    char path[600];
-    snprintf(path, sizeof(path), "%s%s", root, listen->path); /* the master's mount namespace */
-    return fcgx_address_unix(addr, path, err, err_size);
-  }
+  if (listen->kind == FPM_LISTEN_UNIX) /* the master's mount namespace */
+    return fcgx_address_unix_in(addr, root, listen->path, err, err_size);
   if (listen->kind == FPM_LISTEN_TCP)
     return fcgx_address_tcp(addr, listen->host, listen->port, err, err_size);
   snprintf(err, err_size, "no listen address");

@@ -125,13 +125,20 @@ static bool tcp_matches(const listen_socket_t *sock, const struct sockaddr_stora
 const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx_endpoint_t *ep) {
   const fcgx_address_t *addr = ep->addr;
   if (addr->is_unix) {
-    for (size_t i = 0; i < table->n; i++)
+    /* In a container, the same path may be another socket of ours: only its file counts. */
+    for (size_t i = 0; i < table->n && addr->root[0] == '\0'; i++)
       if (table->items[i].family == AF_UNIX && table->items[i].has_path &&
           strcmp(table->items[i].path, addr->path) == 0)
         return &table->items[i];
-    /* Bound through another path (a symbolic link, a relative path): match the file. */
+    /* Bound through another path (a symbolic link, a relative path): match the file, found
+     * inside the master's root when it has one. */
     struct stat st;
-    if (stat(addr->path, &st) != 0 || !S_ISSOCK(st.st_mode))
+    char name[32];
+    int file = addr->root[0] != '\0' ? fcgx_address_open_socket(addr, name, sizeof(name)) : -1;
+    int rc = addr->root[0] != '\0' ? (file >= 0 ? fstat(file, &st) : -1) : stat(addr->path, &st);
+    if (file >= 0)
+      close(file);
+    if (rc != 0 || !S_ISSOCK(st.st_mode))
       return NULL;
     /* The kernel encodes the device as major << 20 | minor (its own dev_t), not as glibc does. */
     uint32_t dev = (uint32_t)(major(st.st_dev) << 20 | (minor(st.st_dev) & 0xfffff));

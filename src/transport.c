@@ -1,7 +1,10 @@
 /* Addresses and the non-blocking FastCGI exchange; see transport.h. */
 #include "transport.h"
 
+#include "rooted.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,33 @@ int fcgx_address_unix(fcgx_address_t *addr, const char *path, char *err, size_t 
   snprintf(addr->path, sizeof(addr->path), "%s", path);
   snprintf(addr->display, sizeof(addr->display), "%s", path);
   return 0;
+}
+
+int fcgx_address_unix_in(fcgx_address_t *addr, const char *root, const char *path, char *err,
+                         size_t err_size) {
+  const char *base = strrchr(path, '/');
+  char display[sizeof(addr->display)];
+  memset(addr, 0, sizeof(*addr));
+  snprintf(display, sizeof(display), "%s%s", root, path);
+  if (root[0] == '\0')
+    return fcgx_address_unix(addr, path, err, err_size);
+  if (path[0] != '/' || base == NULL || base[1] == '\0' || strlen(path) >= sizeof(addr->path) ||
+      strlen(root) >= sizeof(addr->root)) {
+    snprintf(err, err_size, "unusable socket path %s", display);
+    return -1;
+  }
+  addr->is_unix = true;
+  snprintf(addr->root, sizeof(addr->root), "%s", root);
+  snprintf(addr->path, sizeof(addr->path), "%s", path);
+  snprintf(addr->display, sizeof(addr->display), "%s", display);
+  return 0;
+}
+
+int fcgx_address_open_socket(const fcgx_address_t *addr, char *name, size_t name_size) {
+  int fd = rooted_open(addr->root, addr->path, O_PATH);
+  if (fd >= 0)
+    snprintf(name, name_size, "/proc/self/fd/%d", fd);
+  return fd;
 }
 
 int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, char *err,
@@ -93,7 +123,7 @@ const char *fcgx_error_kind_name(fcgx_error_kind_t kind) {
 void fcgx_endpoint_init(fcgx_endpoint_t *ep, const fcgx_address_t *addr) {
   memset(ep, 0, sizeof(*ep));
   ep->addr = addr;
-  if (addr->is_unix) {
+  if (addr->is_unix) { /* in a root: the path is given at each connect (open_connection) */
     struct sockaddr_un *sun = (struct sockaddr_un *)&ep->sa[0];
     sun->sun_family = AF_UNIX;
     memcpy(sun->sun_path, addr->path, strlen(addr->path) + 1); /* checked by fcgx_address_unix */
@@ -214,7 +244,33 @@ static void open_connection(fcgx_request_t *req) {
     fail_errno(req, "socket for", errno);
     return;
   }
-  if (connect(req->fd, (const struct sockaddr *)sa, ep->sa_len[req->cursor]) == 0) {
+  const struct sockaddr *target = (const struct sockaddr *)sa;
+  socklen_t target_len = ep->sa_len[req->cursor];
+  struct sockaddr_un in_root = {.sun_family = AF_UNIX};
+  int dir = -1;
+  if (ep->addr->root[0] != '\0') {
+    /* through its file opened inside the master's root, never a link out of it */
+    dir = fcgx_address_open_socket(ep->addr, in_root.sun_path, sizeof(in_root.sun_path));
+    if (dir < 0 && errno == EXDEV) {
+      snprintf(req->error, sizeof(req->error),
+               "connect to %s: a link in its path leads out of the master's root, refused",
+               ep->addr->display);
+      finish(req, FCGX_ERR_PERMISSION);
+      return;
+    }
+    if (dir < 0) {
+      fail_errno(req, "connect to", errno);
+      return;
+    }
+    target = (const struct sockaddr *)&in_root;
+    target_len = (socklen_t)sizeof(in_root);
+  }
+  int rc = connect(req->fd, target, target_len);
+  int error = errno;
+  if (dir >= 0)
+    close(dir);
+  errno = error;
+  if (rc == 0) {
     connected(req); /* a unix socket connects at once: send now rather than after a poll round */
   } else if (errno == EAGAIN && ep->addr->is_unix) {
     /* A unix socket whose accept queue is full refuses at once instead of waiting. */

@@ -14,6 +14,9 @@
 /* Where a pool listens, as configured: never changed once set. */
 typedef struct {
   bool is_unix;
+  /* A unix socket in a container: path is as the master sees it, inside root ("/proc/PID/root";
+   * "" for ours), and every link in it is resolved inside that root (see rooted.h). */
+  char root[64];
   char path[108]; /* sizeof(sockaddr_un.sun_path) */
   char host[256];
   char port[32];
@@ -22,6 +25,16 @@ typedef struct {
 
 /* Return 0, or -1 with the reason in err (path too long for AF_UNIX, bad port, ...). */
 int fcgx_address_unix(fcgx_address_t *addr, const char *path, char *err, size_t err_size);
+/* A unix socket at path inside root (a master's /proc/PID/root): reached through its file
+ * opened inside that root, so that no link in its path leaves the root, and the path may be
+ * longer than sun_path allows. */
+int fcgx_address_unix_in(fcgx_address_t *addr, const char *root, const char *path, char *err,
+                         size_t err_size);
+/* For a unix socket in a root: the socket file opened inside the root (O_PATH, every link in
+ * its path resolved there, the last one too), and in name the path that reaches it for
+ * connect(2) ("/proc/self/fd/N"). Returns the fd to close after, or -1 with errno (EXDEV: a
+ * link leads out of the root). */
+int fcgx_address_open_socket(const fcgx_address_t *addr, char *name, size_t name_size);
 int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, char *err,
                      size_t err_size);
 

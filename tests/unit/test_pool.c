@@ -1,6 +1,8 @@
 /* Unit tests for the I/O layer (transport, poller, pool): fcgx_pools_poll against a scripted
  * FastCGI peer (fake_peer.h) answering with replies captured from php-fpm 8.2, or misbehaving. */
 #include "unit_helpers.h"
+
+#include <sys/un.h>
 #include "fake_peer.h"
 
 #include <dirent.h>
@@ -800,6 +802,52 @@ static void test_each_request_has_its_own_connect_cursor(void **state) {
   assert_int_equal(p->n_conns, 6);
 }
 
+/* A unix socket in a container's root: reached through its file opened inside the root, so a
+ * root+path longer than sun_path works, and a link to a socket outside the root (an absolute
+ * one) reaches nothing there. */
+static void test_socket_inside_a_root(void **state) {
+  (void)state;
+  peer_t *p = new_peer();
+  char outside[64], err[200], root[PATH_MAX], link[PATH_MAX];
+  snprintf(outside, sizeof(outside), "../fcgx-outside-%d.sock", (int)getpid());
+  int l = listen_unix(p, "www.sock");
+  int ol = listen_unix(p, outside); /* beside the root, not in it */
+  rules_healthy(p);
+  start(p);
+
+  fcgx_pool_config_t cfg;
+  fcgx_pool_poll_t poll;
+  config_unix(&cfg, peer_path(p, l));
+  /* root + path longer than sun_path: the socket moved (renamed) into a deep directory */
+  char deep[PATH_MAX], inner[128];
+  snprintf(root, sizeof(root), "%s", p->dir);
+  snprintf(inner, sizeof(inner), "/%080d/www.sock", 0);
+  snprintf(deep, sizeof(deep), "%s/%080d", root, 0);
+  assert_int_equal(mkdir(deep, 0755), 0);
+  snprintf(deep, sizeof(deep), "%s%s", root, inner);
+  assert_int_equal(rename(peer_path(p, l), deep), 0);
+  assert_true(strlen(deep) >= sizeof(((struct sockaddr_un *)0)->sun_path));
+  assert_int_equal(fcgx_address_unix_in(&cfg.addr, root, inner, err, sizeof(err)), 0);
+  poll_one(&cfg, &poll);
+  assert_healthy(&poll.result, true);
+  int before = p->n_conns;
+
+  /* a link inside the root to the socket outside it */
+  snprintf(link, sizeof(link), "%s/evil.sock", p->dir);
+  assert_int_equal(symlink(peer_path(p, ol), link), 0);
+  assert_int_equal(fcgx_address_unix_in(&cfg.addr, root, "/evil.sock", err, sizeof(err)), 0);
+  poll_one(&cfg, &poll);
+  peer_stop(p);
+  assert_false(poll.result.up);
+  assert_contains(poll.result.status_error, "evil.sock: No such file or directory");
+  assert_int_equal(p->n_conns, before); /* nothing reached the outside socket */
+  unlink(link);
+  unlink(deep);
+  *strrchr(deep, '/') = '\0';
+  rmdir(deep);
+  unlink(peer_path(p, ol));
+}
+
 /* Each failure says what kind it is, beside its words. */
 static void test_error_kinds(void **state) {
   (void)state;
@@ -1586,6 +1634,7 @@ int main(void) {
       TEST(test_refused_tcp),
       TEST(test_each_request_has_its_own_connect_cursor),
       TEST(test_error_kinds),
+      TEST(test_socket_inside_a_root),
       TEST(test_unresolvable_host),
       TEST(test_hung_peer),
       TEST(test_hung_beside_healthy),
