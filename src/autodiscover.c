@@ -57,14 +57,23 @@ static bool trusted_master(const fpm_master_t *m, char *why, size_t size) {
   return true;
 }
 
+/* Where the master listens, as we reach it: a unix socket inside its root (its mount
+ * namespace); TCP inside its network namespace (its 127.0.0.1 is not ours). */
 static int set_address(fcgx_address_t *addr, const fpm_listen_t *listen, const char *root,
-                       char *err, size_t err_size) {
-  if (listen->kind == FPM_LISTEN_UNIX) /* the master's mount namespace */
+                       const fpm_master_t *m, const char *proc_root, char *err, size_t err_size) {
+  if (listen->kind == FPM_LISTEN_UNIX)
     return fcgx_address_unix_in(addr, root, listen->path, err, err_size);
-  if (listen->kind == FPM_LISTEN_TCP)
-    return fcgx_address_tcp(addr, listen->host, listen->port, err, err_size);
-  snprintf(err, err_size, "no listen address");
-  return -1;
+  if (listen->kind != FPM_LISTEN_TCP) {
+    snprintf(err, err_size, "no listen address");
+    return -1;
+  }
+  if (fcgx_address_tcp(addr, listen->host, listen->port, err, err_size) != 0)
+    return -1;
+  if (!m->other_net_ns)
+    return 0;
+  char ns_path[64];
+  snprintf(ns_path, sizeof(ns_path), "%s/%d/ns/net", proc_root, (int)m->pid);
+  return fcgx_address_in_netns(addr, ns_path, m->net_ns, err, err_size);
 }
 
 void autodiscover_report(autodiscover_t *out, const char *fmt, ...) {
@@ -103,7 +112,7 @@ static int add_pool(autodiscover_t *out, size_t *cap, const discovered_pool_t *p
 
 /* Adds the pools of one master, and a report line for each, polled or not and why. */
 static void add_master(autodiscover_t *out, size_t *cap, const fpm_master_t *m,
-                       const fcgx_pool_config_t *defaults) {
+                       const char *proc_root, const fcgx_pool_config_t *defaults) {
   fpm_config_t conf;
   fpm_config_options_t opt = {.root = m->root};
   char err[600], instance[128];
@@ -150,24 +159,14 @@ static void add_master(autodiscover_t *out, size_t *cap, const fpm_master_t *m,
     snprintf(d.cfg.ping_path, sizeof(d.cfg.ping_path), "%s", pc->ping_path);
     snprintf(d.cfg.ping_response, sizeof(d.cfg.ping_response), "%s", pc->ping_response);
     d.cfg.max_children = pc->max_children;
-    /* Never the host's figures under a container's name: its 127.0.0.1:9000 is not ours. */
-    if (m->other_net_ns && pc->listen.kind == FPM_LISTEN_TCP) {
-      autodiscover_report(out,
-                          "pool %s (master %d) not polled: it listens on %s:%s in another network "
-                          "namespace (a container's), which fcgx does not enter; give it a unix "
-                          "socket, or poll it from inside",
-                          pc->name, (int)m->pid, pc->listen.host, pc->listen.port);
-      continue;
-    }
-    if (set_address(&d.cfg.addr, &pc->listen, socket_root, err, sizeof(err)) != 0) {
+    if (set_address(&d.cfg.addr, &pc->listen, socket_root, m, proc_root, err, sizeof(err)) != 0) {
       autodiscover_report(out, "pool %s (master %d) not polled: listen: %s", pc->name, (int)m->pid,
                           err);
       continue;
     }
-    d.cfg.has_status_addr =
-        pc->status_listen.kind != FPM_LISTEN_NONE &&
-        !(m->other_net_ns && pc->status_listen.kind == FPM_LISTEN_TCP) &&
-        set_address(&d.cfg.status_addr, &pc->status_listen, socket_root, err, sizeof(err)) == 0;
+    d.cfg.has_status_addr = pc->status_listen.kind != FPM_LISTEN_NONE &&
+                            set_address(&d.cfg.status_addr, &pc->status_listen, socket_root, m,
+                                        proc_root, err, sizeof(err)) == 0;
     d.chrooted = pc->chroot[0] != '\0';
     d.id.master_pid = m->pid;
     d.id.master_start = m->start_ticks;
@@ -218,7 +217,7 @@ int autodiscover_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
     return -1;
   autodiscover_report(out, "%zu php-fpm master(s)", n_masters);
   for (size_t i = 0; i < n_masters; i++)
-    add_master(out, &cap, &masters[i], defaults);
+    add_master(out, &cap, &masters[i], proc_root, defaults);
   free(masters);
 
   /* Two masters under one name (two containers with Debian's defaults): both get their pid,

@@ -197,6 +197,7 @@ static void fill_master(const char *proc_root, fpm_master_t *m) {
   read_link(proc_root, "self", "ns/net", mine, sizeof(mine));
   read_link(proc_root, who, "ns/net", theirs, sizeof(theirs));
   m->other_net_ns = mine[0] != '\0' && theirs[0] != '\0' && strcmp(mine, theirs) != 0;
+  snprintf(m->net_ns, sizeof(m->net_ns), "%s", m->other_net_ns ? theirs : "");
 
   /* php-fpm -y relative/path: relative to where the master was started (best effort: its cwd
    * now; php-fpm does not chdir before it has read the file, but may after). */

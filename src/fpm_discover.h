@@ -32,10 +32,11 @@ typedef struct {
   /* Compared with PROC/self/ns/mnt; ns_known false when unreadable. In another mount
    * namespace, its unix sockets are reachable as root + path. */
   bool ns_known, same_mnt_ns;
-  /* PROC/PID/ns/net differs from PROC/self/ns/net (both readable): its 127.0.0.1 is not ours,
-   * so its TCP sockets cannot be reached from here (unix sockets can, by path). */
+  /* PROC/PID/ns/net differs from PROC/self/ns/net (both readable): its 127.0.0.1 is not ours;
+   * its TCP sockets are reached from inside that namespace (unix sockets by path). */
   bool other_net_ns;
-  uid_t uid; /* owner of PROC/PID: who runs the master */
+  char net_ns[64]; /* with other_net_ns: its link, "net:[4026532001]": the namespace's identity */
+  uid_t uid;       /* owner of PROC/PID: who runs the master */
   bool uid_known;
 } fpm_master_t;
 

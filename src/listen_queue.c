@@ -148,7 +148,8 @@ const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx
         return &table->items[i];
     return NULL;
   }
-  if (!ep->resolved)
+  /* In another network namespace, our table's 127.0.0.1:9000 is another socket. */
+  if (!ep->resolved || addr->netns_path[0] != '\0')
     return NULL;
   for (size_t i = 0; i < table->n; i++)
     if (tcp_matches(&table->items[i], &ep->sa[ep->preferred]))

@@ -162,7 +162,9 @@ static bool resolved_to(const pool_entry_t *pool, const struct sockaddr *sa) {
 static bool same_address(const pool_entry_t *pool, const fcgx_address_t *found) {
   if (strcmp(pool->cfg.addr.display, found->display) == 0)
     return true;
-  if (pool->cfg.addr.is_unix || found->is_unix || strcmp(pool->cfg.addr.port, found->port) != 0)
+  /* a container's 127.0.0.1 is not ours: no explicit pool is there */
+  if (pool->cfg.addr.is_unix || found->is_unix || found->netns_id[0] != '\0' ||
+      strcmp(pool->cfg.addr.port, found->port) != 0)
     return false;
   struct sockaddr_in in = {.sin_family = AF_INET,
                            .sin_port = htons((uint16_t)strtol(found->port, NULL, 10))};

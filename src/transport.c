@@ -6,10 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +115,62 @@ int fcgx_address_set(fcgx_address_t *addr, const char *what, const char *socket_
   if (rc != 0)
     snprintf(err, err_size, "%s%s: %s", what, socket_path[0] ? "Socket" : "Port", why);
   return rc;
+}
+
+int fcgx_address_in_netns(fcgx_address_t *addr, const char *ns_path, const char *ns_id, char *err,
+                          size_t err_size) {
+  if (addr->is_unix || strlen(ns_path) >= sizeof(addr->netns_path) ||
+      strlen(ns_id) >= sizeof(addr->netns_id) || strncmp(ns_id, "net:[", 5) != 0) {
+    snprintf(err, err_size, "%s: unusable network namespace %s", addr->display, ns_id);
+    return -1;
+  }
+  snprintf(addr->netns_path, sizeof(addr->netns_path), "%s", ns_path);
+  snprintf(addr->netns_id, sizeof(addr->netns_id), "%s", ns_id);
+  char display[sizeof(addr->display)];
+  snprintf(display, sizeof(display), "%s in %s", addr->display, ns_id);
+  snprintf(addr->display, sizeof(addr->display), "%s", display);
+  return 0;
+}
+
+/* A socket made inside another network namespace, on a thread of its own: setns(2) moves only
+ * the calling thread, and that thread ends with it, so no read thread of collectd is ever left
+ * in a container's namespace. */
+typedef struct {
+  const fcgx_address_t *addr;
+  int family;
+  int fd, error;
+} netns_socket_t;
+
+static void *make_socket_in_netns(void *arg) {
+  netns_socket_t *job = arg;
+  int ns = open(job->addr->netns_path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  unsigned long long ino = strtoull(job->addr->netns_id + 5, NULL, 10);
+  bool same = ns >= 0 && fstat(ns, &st) == 0 && (unsigned long long)st.st_ino == ino;
+  if (!same) /* its master is gone, or its pid is another process's now */
+    job->error = ns < 0 && errno != ENOENT ? errno : ESRCH;
+  else if (setns(ns, CLONE_NEWNET) != 0 ||
+           (job->fd = socket(job->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+    job->error = errno;
+  if (ns >= 0)
+    close(ns);
+  return NULL;
+}
+
+/* A non-blocking socket for addr: in its network namespace when it has one. -1 with errno. */
+static int make_socket(const fcgx_address_t *addr, int family) {
+  if (addr->netns_path[0] == '\0')
+    return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  netns_socket_t job = {addr, family, -1, 0};
+  pthread_t thread;
+  int rc = pthread_create(&thread, NULL, make_socket_in_netns, &job);
+  if (rc != 0) {
+    errno = rc;
+    return -1;
+  }
+  pthread_join(thread, NULL);
+  errno = job.error;
+  return job.fd;
 }
 
 const char *fcgx_error_kind_name(fcgx_error_kind_t kind) {
@@ -239,7 +298,18 @@ static void connected(fcgx_request_t *req) {
 static void open_connection(fcgx_request_t *req) {
   const fcgx_endpoint_t *ep = req->ep;
   const struct sockaddr_storage *sa = &ep->sa[req->cursor];
-  req->fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  req->fd = make_socket(ep->addr, sa->ss_family);
+  if (req->fd < 0 && ep->addr->netns_path[0] != '\0') {
+    int error = errno;
+    char buf[128];
+    snprintf(req->error, sizeof(req->error), "%s: %s", ep->addr->display,
+             error == ESRCH   ? "its network namespace is gone (its master stopped)"
+             : error == EPERM ? "cannot enter its network namespace: collectd needs "
+                                "CAP_SYS_ADMIN (and CAP_SYS_PTRACE to see /proc/PID/ns)"
+                              : strerror_r(error, buf, sizeof(buf)));
+    finish(req, error == EPERM ? FCGX_ERR_PERMISSION : FCGX_ERR_IO);
+    return;
+  }
   if (req->fd < 0) {
     fail_errno(req, "socket for", errno);
     return;

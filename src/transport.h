@@ -18,6 +18,11 @@ typedef struct {
    * "" for ours), and every link in it is resolved inside that root (see rooted.h). */
   char root[64];
   char path[108]; /* sizeof(sockaddr_un.sun_path) */
+  /* TCP in a container's own network namespace: its sockets are made in there. netns_path is
+   * "/proc/PID/ns/net" of its master, netns_id that link's text ("net:[4026532001]"), checked
+   * at each use (a pid reused by another process is not that namespace); both "" for ours. */
+  char netns_path[48];
+  char netns_id[32];
   char host[256];
   char port[32];
   char display[300]; /* how errors name it: "/run/php/www.sock", "127.0.0.1:9000", "[::1]:9000" */
@@ -37,6 +42,11 @@ int fcgx_address_unix_in(fcgx_address_t *addr, const char *root, const char *pat
 int fcgx_address_open_socket(const fcgx_address_t *addr, char *name, size_t name_size);
 int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, char *err,
                      size_t err_size);
+
+/* Makes addr (TCP) one inside the network namespace at ns_path ("/proc/PID/ns/net", whose link
+ * reads ns_id): 0, or -1 with err. */
+int fcgx_address_in_netns(fcgx_address_t *addr, const char *ns_path, const char *ns_id, char *err,
+                          size_t err_size);
 
 /* From a configuration: a unix socket path, or host and port, exactly one of the two ("" for
  * unset); what prefixes the option names in err ("" or "Status"). */

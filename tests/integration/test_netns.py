@@ -1,8 +1,8 @@
 """A php-fpm in a network namespace of its own (as in a container) beside one on the host, both
-with a pool of one name on the same 127.0.0.1 port: AutoDiscover never reports the host's
-figures under the container's pool (its 127.0.0.1 is not ours), says in one log line why that
-pool is not polled, and still polls the container's pool on a unix socket (reached by path,
-whatever the network namespace). Real namespaces: `unshare --net`, as root."""
+with a pool of one name on the same 127.0.0.1 port: AutoDiscover polls each inside its own
+namespace and reports each pool's own figures under its own name (the host's 2 workers, the
+container's 4: never the host's figures under the container's name), and the container's pool
+on a unix socket by path. Real namespaces: `unshare --net`, as root."""
 import os
 import shutil
 import unittest
@@ -33,19 +33,34 @@ class OtherNetworkNamespace(unittest.TestCase):
             interval=1)
         cls.cd.settle("fcgx-%s/fpm_up" % SOCK, 3, timeout=20)
 
-    def test_the_host_pool_reports_its_own_figures(self):
-        rows = self.cd.wait_rows("fcgx-%s/fpm_processes-total" % WEB, 3, 15)
-        self.assertEqual({v for _, v in rows}, {2.0}, "the host's pool has 2 workers, never 4")
-        self.assertEqual(self.cd.getval("fcgx-%s/fpm_up" % WEB), 1)
+    def instance_of(self, fpm):
+        """The plugin instance of fpm's pool WEB: both masters have one, so each is named after
+        its master, whose name holds its configuration's directory."""
+        tag = os.path.basename(fpm.dir)
+        found = {k.split("/")[0] for k in self.cd.listval()
+                 if k.split("/")[0].endswith("-" + WEB) and tag in k}
+        self.assertEqual(len(found), 1, (tag, sorted(self.cd.listval())))
+        return found.pop()
 
-    def test_the_container_tcp_pool_is_not_polled_and_says_why(self):
-        lines = self.cd.log_lines(r"AutoDiscover: pool %s \(master %d\) not polled" % (
-            WEB, self.container.proc.pid))
+    def test_each_pool_reports_its_own_figures(self):
+        for fpm, total in ((self.host, 2), (self.container, 4)):
+            with self.subTest(total=total):
+                instance = self.instance_of(fpm)
+                rows = self.cd.wait_rows("%s/fpm_processes-total" % instance, 3, 15)
+                self.assertEqual({v for _, v in rows}, {float(total)}, instance)
+                self.assertEqual(self.cd.getval("%s/fpm_up" % instance), 1)
+
+    def test_the_log_names_the_namespace(self):
+        lines = self.cd.log_lines(r"AutoDiscover: pool %s \(master %d\): 127\.0\.0\.1:\d+ in "
+                                  r"net:\[\d+\]" % (WEB, self.container.proc.pid))
         self.assertEqual(len(lines), 1, lines)
-        self.assertIn("in another network namespace", lines[0])
-        # No instance names the container's pool: only the host's and the unix socket pool.
-        mine = {k.split("/")[0] for k in self.cd.listval() if SFX in k}
-        self.assertEqual(mine, {"fcgx-" + WEB, "fcgx-" + SOCK})
+
+    def test_no_kernel_figures_of_our_namespace_under_the_container(self):
+        """Our sock_diag table is of our namespace: its 127.0.0.1:PORT is the host's pool."""
+        have = self.cd.identifiers(self.instance_of(self.container).split("-", 1)[1])
+        self.assertNotIn("fpm_queue-kernel", have)
+        self.assertIn("fpm_queue-kernel", self.cd.identifiers(self.instance_of(self.host)
+                                                              .split("-", 1)[1]))
 
     def test_the_container_unix_pool_is_polled_by_path(self):
         self.assertEqual(self.cd.wait_value("fcgx-%s/fpm_up" % SOCK, lambda v: v == 1), 1)

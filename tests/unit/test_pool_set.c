@@ -246,25 +246,37 @@ static void test_explicit_pool_by_resolved_address(void **state) {
   destroy(&f);
 }
 
-/* A master in another network namespace: its TCP pool is not polled (the host's 127.0.0.1:9000
- * is another socket: its figures would be another pool's), and says why; its unix socket pool
- * is, without its TCP pm.status_listen. */
+/* A master in another network namespace: its TCP addresses are its namespace's (the host's
+ * 127.0.0.1:9000 is another socket), named so in the log and never taken for an explicit pool's
+ * address; its unix socket is reached by path. */
 static void test_other_network_namespace(void **state) {
   (void)state;
   fake_t f = {{0}, {0}};
   seen_t seen;
+  char err[200];
   build(&f);
   add_netns_master(&f);
   pool_set_t *set = new_set(&f, true, &seen);
+  fcgx_pool_config_t cfg;
+  fcgx_pool_config_defaults(&cfg);
+  snprintf(cfg.name, sizeof(cfg.name), "host");
+  assert_int_equal(fcgx_address_tcp(&cfg.addr, "127.0.0.1", "9000", err, sizeof(err)), 0);
+  pool_entry_t *host = pool_set_add(set, &cfg, 0, true);
+  assert_int_equal(fcgx_pool_poll_resolve(&host->poll, err, sizeof(err)), 0);
   pool_group_t *group = discovered_group(set);
   pool_group_refresh(set, group, 1 * SEC);
-  assert_null(named(group, "tcp"));
-  pool_entry_t *sock = named(group, "sock");
+  pool_entry_t *tcp = named(group, "tcp"), *sock = named(group, "sock");
+  assert_non_null(tcp); /* not configured by the host's pool at 127.0.0.1:9000 */
+  assert_string_equal(tcp->cfg.addr.display, "127.0.0.1:9000 in net:[3]");
+  assert_string_equal(tcp->cfg.addr.netns_id, "net:[3]");
+  assert_true(strstr(tcp->cfg.addr.netns_path, "/proc/300/ns/net") != NULL);
   assert_non_null(sock);
-  assert_false(sock->cfg.has_status_addr);
-  assert_non_null(strstr(seen.lines, "pool tcp (master 300) not polled: it listens on "
-                                     "127.0.0.1:9000 in another network namespace"));
-  assert_non_null(named(group, CONTAINER_WWW)); /* its namespace unknown here: polled */
+  assert_true(sock->cfg.has_status_addr);
+  assert_string_equal(sock->cfg.status_addr.display, "127.0.0.1:9001 in net:[3]");
+  assert_string_equal(sock->cfg.addr.netns_id, "");
+  assert_non_null(strstr(seen.lines, "pool tcp (master 300): 127.0.0.1:9000 in net:[3]"));
+  pool_group_refresh(set, pool_set_group(set, 1), 1 * SEC);
+  assert_int_equal(host->master.master_pid, 0); /* not the container's master either */
   pool_set_free(set);
   destroy(&f);
 }
