@@ -29,6 +29,13 @@ static void exe_basename(const fpm_master_t *m, char *out, size_t size) {
  * and the configuration's path, with what a plugin instance may not hold written as '_'. */
 static void master_instance(const fpm_master_t *m, char *out, size_t size) {
   char base[128], debian_default[300] = "";
+  if (m->hostname[0] != '\0') { /* a container: the name its operator knows it by */
+    snprintf(out, size, "%s", m->hostname);
+    for (char *p = out; *p; p++)
+      if (!fcgx_instance_char_ok(*p))
+        *p = '_';
+    return;
+  }
   exe_basename(m, base, sizeof(base));
   if (strncmp(base, "php-fpm", 7) == 0 && base[7] != '\0')
     snprintf(debian_default, sizeof(debian_default), "/etc/php/%s/fpm/php-fpm.conf", base + 7);
@@ -132,8 +139,9 @@ static void add_master(autodiscover_t *out, size_t *cap, const fpm_master_t *m,
                         m->conf_path, err);
     return;
   }
-  autodiscover_report(out, "master %d (%s): %zu pool(s); its OPcache as \"%s\"", (int)m->pid,
-                      m->conf_path, conf.n_pools, instance);
+  autodiscover_report(out, "master %d (%s)%s%s%s: %zu pool(s); its OPcache as \"%s\"", (int)m->pid,
+                      m->conf_path, m->hostname[0] ? " in container \"" : "", m->hostname,
+                      m->hostname[0] ? "\"" : "", conf.n_pools, instance);
   /* Its sockets as we reach them: through /proc/PID/root only from another mount namespace. */
   const char *socket_root = m->ns_known && m->same_mnt_ns ? "" : m->root;
   for (size_t i = 0; i < conf.n_pools; i++) {
@@ -168,6 +176,7 @@ static void add_master(autodiscover_t *out, size_t *cap, const fpm_master_t *m,
                             set_address(&d.cfg.status_addr, &pc->status_listen, socket_root, m,
                                         proc_root, err, sizeof(err)) == 0;
     d.chrooted = pc->chroot[0] != '\0';
+    d.in_container = m->hostname[0] != '\0';
     d.id.master_pid = m->pid;
     d.id.master_start = m->start_ticks;
     d.master_exec = m->exec_cookie;
@@ -236,10 +245,12 @@ int autodiscover_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
       snprintf(x->cfg.opcache_instance, sizeof(x->cfg.opcache_instance), "%s", named);
     }
   free(clash);
-  /* One pool name in several masters: tell them apart by their master. */
+  /* One pool name in several masters: tell them apart by their master. A container's pools
+   * always carry its name, clash or not: they keep it whatever else runs on the node. */
   for (size_t i = 0; i < out->n; i++)
     for (size_t j = 0; j < out->n; j++)
-      if (i != j && strcmp(out->pools[i].id.pool, out->pools[j].id.pool) == 0) {
+      if ((i != j && strcmp(out->pools[i].id.pool, out->pools[j].id.pool) == 0) ||
+          (j == i && out->pools[i].in_container)) {
         snprintf(out->pools[i].cfg.name, sizeof(out->pools[i].cfg.name), "%s-%s",
                  out->pools[i].cfg.opcache_instance, out->pools[i].id.pool);
         break;

@@ -16,6 +16,7 @@ typedef struct {
   bool opcache_reader;            /* the one pool of its master that reads the shared OPcache */
   bool configured;                /* a <Pool> block has its name or address: not polled as found */
   bool chrooted;                  /* its workers see the file system from a chroot */
+  bool in_container; /* its master has a host name of its own: named "<hostname>-<pool>" */
 } discovered_pool_t;
 
 typedef struct {

@@ -7,14 +7,19 @@
  * php-fpm, php-fpm82...), so the titles are what identifies php-fpm. */
 #include "fpm_discover.h"
 
+#include "rooted.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #define MASTER_PREFIX "php-fpm: master process ("
@@ -181,6 +186,46 @@ static int cmp_worker(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* A container's host name: from its UTS namespace, entered by a thread of its own that ends
+ * there (setns moves only the calling thread); without the privilege, from /etc/hostname in its
+ * root, which Docker and Kubernetes write. */
+typedef struct {
+  const char *ns_path;
+  char *name;
+  size_t size;
+} uts_job_t;
+
+static void *read_uts_name(void *arg) {
+  uts_job_t *job = arg;
+  struct utsname u;
+  int ns = open(job->ns_path, O_RDONLY | O_CLOEXEC);
+  if (ns >= 0 && setns(ns, CLONE_NEWUTS) == 0 && uname(&u) == 0)
+    snprintf(job->name, job->size, "%s", u.nodename);
+  if (ns >= 0)
+    close(ns);
+  return NULL;
+}
+
+static void container_hostname(const char *proc_root, const char *who, fpm_master_t *m) {
+  char ns_path[PATH_MAX];
+  snprintf(ns_path, sizeof(ns_path), "%s/%s/ns/uts", proc_root, who);
+  uts_job_t job = {ns_path, m->hostname, sizeof(m->hostname)};
+  pthread_t thread;
+  m->hostname[0] = '\0';
+  if (pthread_create(&thread, NULL, read_uts_name, &job) == 0)
+    pthread_join(thread, NULL);
+  if (m->hostname[0] != '\0')
+    return;
+  char root[PATH_MAX];
+  snprintf(root, sizeof(root), "%s/%s/root", proc_root, who);
+  int fd = rooted_open(root, "/etc/hostname", O_RDONLY | O_NONBLOCK);
+  ssize_t n = fd >= 0 ? read(fd, m->hostname, sizeof(m->hostname) - 1) : -1;
+  if (fd >= 0)
+    close(fd);
+  m->hostname[n > 0 ? n : 0] = '\0';
+  m->hostname[strcspn(m->hostname, "\r\n")] = '\0';
+}
+
 static void fill_master(const char *proc_root, fpm_master_t *m) {
   char who[24], mine[128], theirs[128], path[PATH_MAX];
   snprintf(who, sizeof(who), "%d", (int)m->pid);
@@ -198,6 +243,11 @@ static void fill_master(const char *proc_root, fpm_master_t *m) {
   read_link(proc_root, who, "ns/net", theirs, sizeof(theirs));
   m->other_net_ns = mine[0] != '\0' && theirs[0] != '\0' && strcmp(mine, theirs) != 0;
   snprintf(m->net_ns, sizeof(m->net_ns), "%s", m->other_net_ns ? theirs : "");
+  read_link(proc_root, "self", "ns/uts", mine, sizeof(mine));
+  read_link(proc_root, who, "ns/uts", theirs, sizeof(theirs));
+  m->hostname[0] = '\0';
+  if (mine[0] != '\0' && theirs[0] != '\0' && strcmp(mine, theirs) != 0)
+    container_hostname(proc_root, who, m);
 
   /* php-fpm -y relative/path: relative to where the master was started (best effort: its cwd
    * now; php-fpm does not chdir before it has read the file, but may after). */

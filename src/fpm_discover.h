@@ -36,7 +36,11 @@ typedef struct {
    * its TCP sockets are reached from inside that namespace (unix sockets by path). */
   bool other_net_ns;
   char net_ns[64]; /* with other_net_ns: its link, "net:[4026532001]": the namespace's identity */
-  uid_t uid;       /* owner of PROC/PID: who runs the master */
+  /* In a UTS namespace of its own (a container): its host name, as its processes see it (Docker
+   * and Kubernetes set it to the container's id or the pod's name); "" otherwise or when it
+   * cannot be read. */
+  char hostname[65];
+  uid_t uid; /* owner of PROC/PID: who runs the master */
   bool uid_known;
 } fpm_master_t;
 

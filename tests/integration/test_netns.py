@@ -1,8 +1,9 @@
-"""A php-fpm in a network namespace of its own (as in a container) beside one on the host, both
-with a pool of one name on the same 127.0.0.1 port: AutoDiscover polls each inside its own
-namespace and reports each pool's own figures under its own name (the host's 2 workers, the
-container's 4: never the host's figures under the container's name), and the container's pool
-on a unix socket by path. Real namespaces: `unshare --net`, as root."""
+"""A php-fpm in network and UTS namespaces of its own (as in a container, host name set) beside
+one on the host, both with a pool of one name on the same 127.0.0.1 port: AutoDiscover polls
+each inside its own namespace and reports each pool's own figures under its own name (the host's
+2 workers, the container's 4: never the host's figures under the container's name), the
+container's pools named after its host name, its pool on a unix socket reached by path. Real
+namespaces: `unshare --net --uts`, as root."""
 import os
 import shutil
 import unittest
@@ -11,9 +12,10 @@ import uuid
 import harness
 
 SFX = uuid.uuid4().hex[:6]
-WEB, SOCK = "nweb" + SFX, "nsock" + SFX
+WEB, SOCK, HOST = "nweb" + SFX, "nsock" + SFX, "cont" + SFX
 # `ip link set lo up` in the new namespace: its loopback starts down.
-NETNS = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
+NETNS = ["unshare", "--net", "--uts", "sh", "-c",
+         'ip link set lo up && hostname %s && exec "$0" "$@"' % HOST]
 
 
 @unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"),
@@ -31,11 +33,13 @@ class OtherNetworkNamespace(unittest.TestCase):
         cls.cd = harness.start_collectd(
             cls, harness.plugin_block("  AutoDiscover true\n  OPcacheScript \"/nonexistent.php\""),
             interval=1)
-        cls.cd.settle("fcgx-%s/fpm_up" % SOCK, 3, timeout=20)
+        cls.cd.settle("fcgx-%s-%s/fpm_up" % (HOST, SOCK), 3, timeout=20)
 
     def instance_of(self, fpm):
-        """The plugin instance of fpm's pool WEB: both masters have one, so each is named after
-        its master, whose name holds its configuration's directory."""
+        """The plugin instance of fpm's pool WEB: the container's named after its host name;
+        the host's after its master, whose name holds its configuration's directory."""
+        if fpm is self.container:
+            return "fcgx-%s-%s" % (HOST, WEB)
         tag = os.path.basename(fpm.dir)
         found = {k.split("/")[0] for k in self.cd.listval()
                  if k.split("/")[0].endswith("-" + WEB) and tag in k}
@@ -63,8 +67,15 @@ class OtherNetworkNamespace(unittest.TestCase):
                                                               .split("-", 1)[1]))
 
     def test_the_container_unix_pool_is_polled_by_path(self):
-        self.assertEqual(self.cd.wait_value("fcgx-%s/fpm_up" % SOCK, lambda v: v == 1), 1)
-        self.assertEqual(self.cd.wait_value("fcgx-%s/fpm_processes-total" % SOCK), 3)
+        sock = "fcgx-%s-%s" % (HOST, SOCK)
+        self.assertEqual(self.cd.wait_value("%s/fpm_up" % sock, lambda v: v == 1), 1)
+        self.assertEqual(self.cd.wait_value("%s/fpm_processes-total" % sock), 3)
+
+    def test_the_container_opcache_is_named_after_it(self):
+        lines = self.cd.log_lines(r"AutoDiscover: master %d \(.*\) in container \"%s\": 2 "
+                                  r"pool\(s\); its OPcache as \"%s\"" % (self.container.proc.pid,
+                                                                        HOST, HOST))
+        self.assertEqual(len(lines), 1, lines)
 
 
 if __name__ == "__main__":

@@ -57,12 +57,16 @@ static void add_netns_master(const fake_t *f) {
   link_to(f, "proc/300/exe", "/usr/local/sbin/php-fpm");
   link_to(f, "proc/300/ns/mnt", "mnt:[1]");
   link_to(f, "proc/300/ns/net", "net:[3]");
+  link_to(f, "proc/self/ns/uts", "uts:[1]");
+  link_to(f, "proc/300/ns/uts", "uts:[3]");
   snprintf(target, sizeof(target), "%s/netns", f->dir);
   link_to(f, "proc/300/root", target);
   put_str(f, "netns/etc/php-fpm.conf",
           "[tcp]\nlisten = 127.0.0.1:9000\npm.status_path = /status\n"
           "[sock]\nlisten = /run/fcgx-test-none/sock.sock\npm.status_path = /status\n"
           "pm.status_listen = 127.0.0.1:9001\n");
+  /* its host name: a fake namespace cannot be entered, so read from its /etc/hostname */
+  put_str(f, "netns/etc/hostname", "shop-7d9f\n");
 }
 
 #define HOST_WWW "php-fpm8.2-www"
@@ -246,9 +250,10 @@ static void test_explicit_pool_by_resolved_address(void **state) {
   destroy(&f);
 }
 
-/* A master in another network namespace: its TCP addresses are its namespace's (the host's
- * 127.0.0.1:9000 is another socket), named so in the log and never taken for an explicit pool's
- * address; its unix socket is reached by path. */
+/* A master in a container (network and UTS namespaces of its own): its pools are named after the
+ * container's host name; its TCP addresses are its namespace's (the host's 127.0.0.1:9000 is
+ * another socket), named so in the log and never taken for an explicit pool's address; its unix
+ * socket is reached by path. */
 static void test_other_network_namespace(void **state) {
   (void)state;
   fake_t f = {{0}, {0}};
@@ -265,12 +270,14 @@ static void test_other_network_namespace(void **state) {
   assert_int_equal(fcgx_pool_poll_resolve(&host->poll, err, sizeof(err)), 0);
   pool_group_t *group = discovered_group(set);
   pool_group_refresh(set, group, 1 * SEC);
-  pool_entry_t *tcp = named(group, "tcp"), *sock = named(group, "sock");
+  /* named after its container, whatever else runs: "<hostname>-<pool>", its OPcache "<hostname>" */
+  pool_entry_t *tcp = named(group, "shop-7d9f-tcp"), *sock = named(group, "shop-7d9f-sock");
   assert_non_null(tcp); /* not configured by the host's pool at 127.0.0.1:9000 */
   assert_string_equal(tcp->cfg.addr.display, "127.0.0.1:9000 in net:[3]");
   assert_string_equal(tcp->cfg.addr.netns_id, "net:[3]");
   assert_true(strstr(tcp->cfg.addr.netns_path, "/proc/300/ns/net") != NULL);
   assert_non_null(sock);
+  assert_string_equal(sock->cfg.opcache_instance, "shop-7d9f");
   assert_true(sock->cfg.has_status_addr);
   assert_string_equal(sock->cfg.status_addr.display, "127.0.0.1:9001 in net:[3]");
   assert_string_equal(sock->cfg.addr.netns_id, "");
