@@ -122,29 +122,37 @@ static bool tcp_matches(const listen_socket_t *sock, const struct sockaddr_stora
   return memcmp(sock->addr, any, addr_len) == 0 && is_loopback(sa);
 }
 
+/* A unix socket's file: its inode and the kernel's encoding of its device. In a container, its
+ * file is found inside the master's root. */
+static int socket_file(const fcgx_address_t *addr, uint32_t *ino, uint32_t *dev) {
+  struct stat st;
+  char name[32];
+  int file = addr->root[0] != '\0' ? fcgx_address_open_socket(addr, name, sizeof(name)) : -1;
+  int rc = addr->root[0] != '\0' ? (file >= 0 ? fstat(file, &st) : -1) : stat(addr->path, &st);
+  if (file >= 0)
+    close(file);
+  if (rc != 0 || !S_ISSOCK(st.st_mode))
+    return -1;
+  *ino = (uint32_t)st.st_ino;
+  /* The kernel encodes the device as major << 20 | minor (its own dev_t), not as glibc does. */
+  *dev = (uint32_t)(major(st.st_dev) << 20 | (minor(st.st_dev) & 0xfffff));
+  return 0;
+}
+
 const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx_endpoint_t *ep) {
   const fcgx_address_t *addr = ep->addr;
   if (addr->is_unix) {
-    /* In a container, the same path may be another socket of ours: only its file counts. */
-    for (size_t i = 0; i < table->n && addr->root[0] == '\0'; i++)
+    /* By its file first: another mount namespace may bind a socket at the same path. */
+    uint32_t ino, dev;
+    bool have_file = socket_file(addr, &ino, &dev) == 0;
+    for (size_t i = 0; i < table->n && have_file; i++)
+      if (table->items[i].family == AF_UNIX && table->items[i].has_vfs &&
+          table->items[i].vfs_ino == ino && table->items[i].vfs_dev == dev)
+        return &table->items[i];
+    /* By its path when its file cannot be seen (not in a container's root: the same path). */
+    for (size_t i = 0; i < table->n && !have_file && addr->root[0] == '\0'; i++)
       if (table->items[i].family == AF_UNIX && table->items[i].has_path &&
           strcmp(table->items[i].path, addr->path) == 0)
-        return &table->items[i];
-    /* Bound through another path (a symbolic link, a relative path): match the file, found
-     * inside the master's root when it has one. */
-    struct stat st;
-    char name[32];
-    int file = addr->root[0] != '\0' ? fcgx_address_open_socket(addr, name, sizeof(name)) : -1;
-    int rc = addr->root[0] != '\0' ? (file >= 0 ? fstat(file, &st) : -1) : stat(addr->path, &st);
-    if (file >= 0)
-      close(file);
-    if (rc != 0 || !S_ISSOCK(st.st_mode))
-      return NULL;
-    /* The kernel encodes the device as major << 20 | minor (its own dev_t), not as glibc does. */
-    uint32_t dev = (uint32_t)(major(st.st_dev) << 20 | (minor(st.st_dev) & 0xfffff));
-    for (size_t i = 0; i < table->n; i++)
-      if (table->items[i].family == AF_UNIX && table->items[i].has_vfs &&
-          table->items[i].vfs_ino == (uint32_t)st.st_ino && table->items[i].vfs_dev == dev)
         return &table->items[i];
     return NULL;
   }

@@ -306,6 +306,13 @@ class PhpFpm:
 
     def wait_ready(self, timeout=10):
         deadline = time.monotonic() + timeout
+        if all(p.get("unreachable") for p in self.pools.values()):
+            def logged():
+                if self.proc.poll() is not None:
+                    raise FixtureDied("php-fpm exited with %s:\n%s" % (
+                        self.proc.returncode, self.log_text()[-2000:]))
+                return "ready to handle connections" in self.log_text()
+            wait_for(logged, timeout, what="php-fpm to say it is ready")
         for p in self.pools.values():
             if p.get("unreachable"):  # e.g. TCP in another network namespace
                 continue

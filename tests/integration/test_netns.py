@@ -5,6 +5,7 @@ each inside its own namespace and reports each pool's own figures under its own 
 container's pools named after its host name, its pool on a unix socket reached by path. Real
 namespaces: `unshare --net --uts`, as root."""
 import os
+import re
 import shutil
 import unittest
 import uuid
@@ -76,6 +77,47 @@ class OtherNetworkNamespace(unittest.TestCase):
                                   r"pool\(s\); its OPcache as \"%s\"" % (self.container.proc.pid,
                                                                         HOST, HOST))
         self.assertEqual(len(lines), 1, lines)
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"),
+                     "needs root, unshare and ip")
+class SameSocketPathInAnotherMountNamespace(unittest.TestCase):
+    """A host php-fpm and a container's (mount, network and UTS namespaces of its own, its own
+    tmpfs over the socket's folder) both listening on the same unix socket path: each pool is
+    reached by its own socket (the container's through its master's root) and reports its own
+    workers under its own name."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.shared = "/run/fcgx-test-%s" % SFX
+        os.makedirs(cls.shared, exist_ok=True)
+        cls.addClassCleanup(shutil.rmtree, cls.shared, True)
+        path = os.path.join(cls.shared, "www.sock")
+        cls.host = harness.start_fpm(cls, [{"name": "mweb" + SFX, "listen": path,
+                                            "max_children": 2}])
+        container = ["unshare", "--mount", "--propagation", "private", "--net", "--uts", "sh",
+                     "-c", 'mount -t tmpfs tmpfs %s && ip link set lo up && hostname m%s && '
+                     'exec "$0" "$@"' % (cls.shared, HOST)]
+        cls.container = harness.start_fpm(cls, [{"name": "mweb" + SFX, "listen": path,
+                                                 "max_children": 4, "unreachable": True}],
+                                          wrap=container)
+        cls.cd = harness.start_collectd(
+            cls, harness.plugin_block("  AutoDiscover true\n  OPcacheScript \"/nonexistent.php\""),
+            interval=1)
+
+    def test_each_socket_is_its_own_pool(self):
+        mine = "fcgx-m%s-mweb%s" % (HOST, SFX)  # the container's, named after it
+        rows = self.cd.wait_rows("%s/fpm_processes-total" % mine, 3, 20)
+        self.assertEqual({v for _, v in rows}, {4.0})
+        tag = os.path.basename(self.host.dir)
+        host = {k.split("/")[0] for k in self.cd.listval()
+                if k.split("/")[0].endswith("-mweb" + SFX) and tag in k}
+        self.assertEqual(len(host), 1, sorted(self.cd.listval()))
+        rows = self.cd.wait_rows("%s/fpm_processes-total" % host.pop(), 3, 20)
+        self.assertEqual({v for _, v in rows}, {2.0})
+        lines = self.cd.log_lines(r"AutoDiscover: pool mweb%s \(master %d\): /proc/%d/root%s" % (
+            SFX, self.container.proc.pid, self.container.proc.pid, re.escape(self.shared)))
+        self.assertEqual(len(lines), 1, "\n".join(self.cd.log_lines("AutoDiscover")))
 
 
 if __name__ == "__main__":
