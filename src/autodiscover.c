@@ -4,6 +4,7 @@
 #include "fpm_config.h"
 #include "fpm_discover.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,12 @@ static int set_address(fcgx_address_t *addr, const fpm_listen_t *listen, const c
     return -1;
   if (!m->other_net_ns)
     return 0;
+  if (m->net_ns_error != 0) { /* never polled as ours: our 127.0.0.1 is another socket */
+    snprintf(err, err_size, "%s in %s, which fcgx cannot enter (%s)", addr->display, m->net_ns,
+             m->net_ns_error == EPERM ? "collectd needs CAP_SYS_ADMIN"
+                                      : strerror_r(m->net_ns_error, (char[128]){0}, 128));
+    return -1;
+  }
   char ns_path[64];
   snprintf(ns_path, sizeof(ns_path), "%s/%d/ns/net", proc_root, (int)m->pid);
   return fcgx_address_in_netns(addr, ns_path, m->net_ns, err, err_size);

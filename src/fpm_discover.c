@@ -7,13 +7,13 @@
  * php-fpm, php-fpm82...), so the titles are what identifies php-fpm. */
 #include "fpm_discover.h"
 
+#include "namespace.h"
 #include "rooted.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,39 +186,33 @@ static int cmp_worker(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* A container's host name: from its UTS namespace, entered by a thread of its own that ends
- * there (setns moves only the calling thread); without the privilege, from /etc/hostname in its
- * root, which Docker and Kubernetes write. */
 typedef struct {
-  const char *ns_path;
   char *name;
   size_t size;
-} uts_job_t;
+} uts_name_t;
 
-static void *read_uts_name(void *arg) {
-  uts_job_t *job = arg;
+static void read_uts_name(void *arg) {
+  uts_name_t *out = arg;
   struct utsname u;
-  int ns = open(job->ns_path, O_RDONLY | O_CLOEXEC);
-  if (ns >= 0 && setns(ns, CLONE_NEWUTS) == 0 && uname(&u) == 0)
-    snprintf(job->name, job->size, "%s", u.nodename);
-  if (ns >= 0)
-    close(ns);
-  return NULL;
+  if (uname(&u) == 0)
+    snprintf(out->name, out->size, "%s", u.nodename);
 }
 
+static void nothing(void *arg) {
+  (void)arg;
+}
+
+/* A container's host name: from its UTS namespace; without the privilege to enter it, from
+ * /etc/hostname in its root, which Docker and Kubernetes write. */
 static void container_hostname(const char *proc_root, const char *who, fpm_master_t *m) {
-  char ns_path[PATH_MAX];
-  snprintf(ns_path, sizeof(ns_path), "%s/%s/ns/uts", proc_root, who);
-  uts_job_t job = {ns_path, m->hostname, sizeof(m->hostname)};
-  pthread_t thread;
+  char path[PATH_MAX];
+  uts_name_t out = {m->hostname, sizeof(m->hostname)};
   m->hostname[0] = '\0';
-  if (pthread_create(&thread, NULL, read_uts_name, &job) == 0)
-    pthread_join(thread, NULL);
-  if (m->hostname[0] != '\0')
+  snprintf(path, sizeof(path), "%s/%s/ns/uts", proc_root, who);
+  if (namespace_run(path, NULL, CLONE_NEWUTS, read_uts_name, &out) == 0 && m->hostname[0])
     return;
-  char root[PATH_MAX];
-  snprintf(root, sizeof(root), "%s/%s/root", proc_root, who);
-  int fd = rooted_open(root, "/etc/hostname", O_RDONLY | O_NONBLOCK);
+  snprintf(path, sizeof(path), "%s/%s/root", proc_root, who);
+  int fd = rooted_open(path, "/etc/hostname", O_RDONLY | O_NONBLOCK);
   ssize_t n = fd >= 0 ? read(fd, m->hostname, sizeof(m->hostname) - 1) : -1;
   if (fd >= 0)
     close(fd);
@@ -243,6 +237,11 @@ static void fill_master(const char *proc_root, fpm_master_t *m) {
   read_link(proc_root, who, "ns/net", theirs, sizeof(theirs));
   m->other_net_ns = mine[0] != '\0' && theirs[0] != '\0' && strcmp(mine, theirs) != 0;
   snprintf(m->net_ns, sizeof(m->net_ns), "%s", m->other_net_ns ? theirs : "");
+  if (m->other_net_ns) { /* can we enter it? (CAP_SYS_ADMIN) */
+    char ns_path[PATH_MAX];
+    snprintf(ns_path, sizeof(ns_path), "%s/%s/ns/net", proc_root, who);
+    m->net_ns_error = namespace_run(ns_path, m->net_ns, CLONE_NEWNET, nothing, NULL);
+  }
   read_link(proc_root, "self", "ns/uts", mine, sizeof(mine));
   read_link(proc_root, who, "ns/uts", theirs, sizeof(theirs));
   m->hostname[0] = '\0';

@@ -35,7 +35,8 @@ typedef struct {
   /* PROC/PID/ns/net differs from PROC/self/ns/net (both readable): its 127.0.0.1 is not ours;
    * its TCP sockets are reached from inside that namespace (unix sockets by path). */
   bool other_net_ns;
-  char net_ns[64]; /* with other_net_ns: its link, "net:[4026532001]": the namespace's identity */
+  char net_ns[64];  /* with other_net_ns: its link, "net:[4026532001]": the namespace's identity */
+  int net_ns_error; /* with other_net_ns: 0 when we may enter it, else why not (EPERM) */
   /* In a UTS namespace of its own (a container): its host name, as its processes see it (Docker
    * and Kubernetes set it to the container's id or the pod's name); "" otherwise or when it
    * cannot be read. */

@@ -1,13 +1,13 @@
 /* Addresses and the non-blocking FastCGI exchange; see transport.h. */
 #include "transport.h"
 
+#include "namespace.h"
 #include "rooted.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,43 +132,28 @@ int fcgx_address_in_netns(fcgx_address_t *addr, const char *ns_path, const char 
   return 0;
 }
 
-/* A socket made inside another network namespace, on a thread of its own: setns(2) moves only
- * the calling thread, and that thread ends with it, so no read thread of collectd is ever left
- * in a container's namespace. */
 typedef struct {
-  const fcgx_address_t *addr;
   int family;
   int fd, error;
-} netns_socket_t;
+} socket_job_t;
 
-static void *make_socket_in_netns(void *arg) {
-  netns_socket_t *job = arg;
-  int ns = open(job->addr->netns_path, O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  unsigned long long ino = strtoull(job->addr->netns_id + 5, NULL, 10);
-  bool same = ns >= 0 && fstat(ns, &st) == 0 && (unsigned long long)st.st_ino == ino;
-  if (!same) /* its master is gone, or its pid is another process's now */
-    job->error = ns < 0 && errno != ENOENT ? errno : ESRCH;
-  else if (setns(ns, CLONE_NEWNET) != 0 ||
-           (job->fd = socket(job->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-    job->error = errno;
-  if (ns >= 0)
-    close(ns);
-  return NULL;
+static void make_socket_here(void *arg) {
+  socket_job_t *job = arg;
+  job->fd = socket(job->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  job->error = job->fd < 0 ? errno : 0;
 }
 
-/* A non-blocking socket for addr: in its network namespace when it has one. -1 with errno. */
+/* A non-blocking socket for addr: made in its network namespace when it has one (a socket
+ * stays in the namespace it was made in). -1 with errno. */
 static int make_socket(const fcgx_address_t *addr, int family) {
-  if (addr->netns_path[0] == '\0')
-    return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  netns_socket_t job = {addr, family, -1, 0};
-  pthread_t thread;
-  int rc = pthread_create(&thread, NULL, make_socket_in_netns, &job);
-  if (rc != 0) {
-    errno = rc;
-    return -1;
+  socket_job_t job = {family, -1, 0};
+  if (addr->netns_path[0] == '\0') {
+    make_socket_here(&job);
+  } else {
+    int rc = namespace_run(addr->netns_path, addr->netns_id, CLONE_NEWNET, make_socket_here, &job);
+    if (rc != 0)
+      job.error = rc;
   }
-  pthread_join(thread, NULL);
   errno = job.error;
   return job.fd;
 }
