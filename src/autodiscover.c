@@ -69,15 +69,16 @@ static bool trusted_master(const fpm_master_t *m, char *why, size_t size) {
  * namespace); TCP inside its network namespace (its 127.0.0.1 is not ours). */
 static int set_address(fcgx_address_t *addr, const fpm_listen_t *listen, const char *root,
                        const fpm_master_t *m, const char *proc_root, char *err, size_t err_size) {
-  if (listen->kind == FPM_LISTEN_UNIX)
-    return fcgx_address_unix_in(addr, root, listen->path, err, err_size);
-  if (listen->kind != FPM_LISTEN_TCP) {
+  bool unix_socket = listen->kind == FPM_LISTEN_UNIX;
+  if (listen->kind != FPM_LISTEN_UNIX && listen->kind != FPM_LISTEN_TCP) {
     snprintf(err, err_size, "no listen address");
     return -1;
   }
-  if (fcgx_address_tcp(addr, listen->host, listen->port, err, err_size) != 0)
+  if ((unix_socket ? fcgx_address_unix_in(addr, root, listen->path, err, err_size)
+                   : fcgx_address_tcp(addr, listen->host, listen->port, err, err_size)) != 0)
     return -1;
-  if (!m->other_net_ns)
+  /* A unix socket is reached by its path; its namespace only serves its kernel queue. */
+  if (!m->other_net_ns || (unix_socket && m->net_ns_error != 0))
     return 0;
   if (m->net_ns_error != 0) { /* never polled as ours: our 127.0.0.1 is another socket */
     snprintf(err, err_size, "%s in %s, which fcgx cannot enter (%s)", addr->display, m->net_ns,
@@ -96,6 +97,11 @@ void autodiscover_report(autodiscover_t *out, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
+  /* A container writes its titles and host name: no control character of its reaches the log
+   * (a line break would forge a line), but the placeholder's own mark (POOL_LINE). */
+  for (char *p = line + (fmt[0] == POOL_LINE[0]); *p; p++)
+    if ((unsigned char)*p < ' ' || *p == 0x7f)
+      *p = '?';
   size_t len = strlen(line);
   if (out->report_len + len + 2 > out->report_cap) {
     size_t cap = (out->report_cap + len + 2) * 2;
@@ -125,10 +131,15 @@ static int add_pool(autodiscover_t *out, size_t *cap, const discovered_pool_t *p
 }
 
 /* Adds the pools of one master, and a report line for each, polled or not and why. */
-static void add_master(autodiscover_t *out, size_t *cap, const fpm_master_t *m,
-                       const char *proc_root, const fcgx_pool_config_t *defaults) {
+static void add_master(autodiscover_t *out, size_t *cap, fpm_master_t *m, const char *proc_root,
+                       const fcgx_pool_config_t *defaults) {
   fpm_config_t conf;
-  fpm_config_options_t opt = {.root = m->root};
+  /* Our own mount namespace and root: plain paths, as php-fpm reads them (no openat2 needed,
+   * which kernels before 5.6 and old seccomp profiles lack). */
+  char its_root[8] = "";
+  ssize_t len = m->root[0] ? readlink(m->root, its_root, sizeof(its_root) - 1) : -1;
+  bool ours = m->ns_known && m->same_mnt_ns && len == 1 && its_root[0] == '/';
+  fpm_config_options_t opt = {.root = ours ? "" : m->root};
   char err[600], instance[128];
   if (m->conf_truncated) {
     autodiscover_report(out, "master %d not read: its title cuts its configuration path (%s...)",
@@ -139,6 +150,7 @@ static void add_master(autodiscover_t *out, size_t *cap, const fpm_master_t *m,
     autodiscover_report(out, "master %d (%s) not read: %s", (int)m->pid, m->conf_path, err);
     return;
   }
+  fpm_master_namespaces(proc_root, m); /* only now: it enters the master's namespaces */
   master_instance(m, instance, sizeof(instance));
   fpm_config_init(&conf);
   if (fpm_config_load(m->conf_path, &opt, &conf, err, sizeof(err)) != 0) {
@@ -253,10 +265,12 @@ int autodiscover_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
     }
   free(clash);
   /* One pool name in several masters: tell them apart by their master. A container's pools
-   * always carry its name, clash or not: they keep it whatever else runs on the node. */
+   * always carry its name: they keep it whatever else runs on the node, and the host's pools
+   * keep theirs whatever containers come and go. */
   for (size_t i = 0; i < out->n; i++)
     for (size_t j = 0; j < out->n; j++)
-      if ((i != j && strcmp(out->pools[i].id.pool, out->pools[j].id.pool) == 0) ||
+      if ((i != j && !out->pools[j].in_container &&
+           strcmp(out->pools[i].id.pool, out->pools[j].id.pool) == 0) ||
           (j == i && out->pools[i].in_container)) {
         snprintf(out->pools[i].cfg.name, sizeof(out->pools[i].cfg.name), "%s-%s",
                  out->pools[i].cfg.opcache_instance, out->pools[i].id.pool);

@@ -404,8 +404,12 @@ static int fcgx_read(user_data_t *ud) {
     if (pool->user == NULL && (pool->user = calloc(1, sizeof(complaints_t))) == NULL)
       continue;
     log_result(pool, pool->user);
+    /* A pool's OPcache events come from the pool that reports its cache: a one-off comparison
+     * read would repeat the reader's, from a state that is not kept up to date. */
+    fcgx_pool_result_t seen = pool->poll.result;
+    seen.opcache_ok = seen.opcache_ok && pool->opcache_reader && !pool->compare_now;
     pool_event_t events[POOL_EVENTS_MAX];
-    for (size_t k = 0, n = pool_events_next(&pool->events, &pool->poll.result, events); k < n; k++)
+    for (size_t k = 0, n = pool_events_next(&pool->events, &seen, events); k < n; k++)
       announce(pool, events[k], time);
     submit(pool, time);
     if (pool->compare_now)
@@ -438,10 +442,15 @@ static void on_pool_gone(void *ctx, pool_entry_t *pool) {
   sfree(pool->user);
 }
 
-/* The set is freed by whichever lets go last: shutdown, or collectd freeing a read callback. */
+/* The set is freed by whichever lets go last: shutdown, or collectd freeing a read callback
+ * (after a failed init, on a read thread). */
 static void set_release(void *unused) {
+  static pthread_mutex_t refs_lock = PTHREAD_MUTEX_INITIALIZER;
   (void)unused;
-  if (set_refs == 0 || --set_refs > 0)
+  pthread_mutex_lock(&refs_lock);
+  bool last = set_refs > 0 && --set_refs == 0;
+  pthread_mutex_unlock(&refs_lock);
+  if (!last)
     return;
   for (size_t g = 0; g < pool_set_group_count(set); g++) {
     pool_group_t *group = pool_set_group(set, g);

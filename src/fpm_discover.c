@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,7 @@ static void nothing(void *arg) {
 /* A container's host name: from its UTS namespace; without the privilege to enter it, from
  * /etc/hostname in its root, which Docker and Kubernetes write. */
 static void container_hostname(const char *proc_root, const char *who, fpm_master_t *m) {
+  struct stat st;
   char path[PATH_MAX];
   uts_name_t out = {m->hostname, sizeof(m->hostname)};
   m->hostname[0] = '\0';
@@ -212,12 +214,27 @@ static void container_hostname(const char *proc_root, const char *who, fpm_maste
   if (namespace_run(path, NULL, CLONE_NEWUTS, read_uts_name, &out) == 0 && m->hostname[0])
     return;
   snprintf(path, sizeof(path), "%s/%s/root", proc_root, who);
-  int fd = rooted_open(path, "/etc/hostname", O_RDONLY | O_NONBLOCK);
-  ssize_t n = fd >= 0 ? read(fd, m->hostname, sizeof(m->hostname) - 1) : -1;
+  int fd = rooted_open(path, "/etc/hostname", O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  bool regular = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  ssize_t n = regular ? read(fd, m->hostname, sizeof(m->hostname) - 1) : -1;
   if (fd >= 0)
     close(fd);
   m->hostname[n > 0 ? n : 0] = '\0';
   m->hostname[strcspn(m->hostname, "\r\n")] = '\0';
+}
+
+void fpm_master_namespaces(const char *proc_root, fpm_master_t *m) {
+  char who[24];
+  snprintf(who, sizeof(who), "%d", (int)m->pid);
+  m->net_ns_error = 0;
+  if (m->other_net_ns) { /* can we enter it? (CAP_SYS_ADMIN) */
+    char ns_path[PATH_MAX];
+    snprintf(ns_path, sizeof(ns_path), "%s/%s/ns/net", proc_root, who);
+    m->net_ns_error = namespace_run(ns_path, m->net_ns, CLONE_NEWNET, nothing, NULL);
+  }
+  m->hostname[0] = '\0';
+  if (m->other_uts_ns)
+    container_hostname(proc_root, who, m);
 }
 
 static void fill_master(const char *proc_root, fpm_master_t *m) {
@@ -237,16 +254,9 @@ static void fill_master(const char *proc_root, fpm_master_t *m) {
   read_link(proc_root, who, "ns/net", theirs, sizeof(theirs));
   m->other_net_ns = mine[0] != '\0' && theirs[0] != '\0' && strcmp(mine, theirs) != 0;
   snprintf(m->net_ns, sizeof(m->net_ns), "%s", m->other_net_ns ? theirs : "");
-  if (m->other_net_ns) { /* can we enter it? (CAP_SYS_ADMIN) */
-    char ns_path[PATH_MAX];
-    snprintf(ns_path, sizeof(ns_path), "%s/%s/ns/net", proc_root, who);
-    m->net_ns_error = namespace_run(ns_path, m->net_ns, CLONE_NEWNET, nothing, NULL);
-  }
   read_link(proc_root, "self", "ns/uts", mine, sizeof(mine));
   read_link(proc_root, who, "ns/uts", theirs, sizeof(theirs));
-  m->hostname[0] = '\0';
-  if (mine[0] != '\0' && theirs[0] != '\0' && strcmp(mine, theirs) != 0)
-    container_hostname(proc_root, who, m);
+  m->other_uts_ns = mine[0] != '\0' && theirs[0] != '\0' && strcmp(mine, theirs) != 0;
 
   /* php-fpm -y relative/path: relative to where the master was started (best effort: its cwd
    * now; php-fpm does not chdir before it has read the file, but may after). */

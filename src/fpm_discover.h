@@ -35,11 +35,12 @@ typedef struct {
   /* PROC/PID/ns/net differs from PROC/self/ns/net (both readable): its 127.0.0.1 is not ours;
    * its TCP sockets are reached from inside that namespace (unix sockets by path). */
   bool other_net_ns;
-  char net_ns[64];  /* with other_net_ns: its link, "net:[4026532001]": the namespace's identity */
-  int net_ns_error; /* with other_net_ns: 0 when we may enter it, else why not (EPERM) */
-  /* In a UTS namespace of its own (a container): its host name, as its processes see it (Docker
-   * and Kubernetes set it to the container's id or the pod's name); "" otherwise or when it
-   * cannot be read. */
+  char net_ns[64];   /* with other_net_ns: its link, "net:[4026532001]": the namespace's identity */
+  int net_ns_error;  /* with other_net_ns: 0 when we may enter it, else why not (EPERM) */
+  bool other_uts_ns; /* a UTS namespace of its own: a container with a host name of its own */
+  /* With other_uts_ns, after fpm_master_namespaces: its host name, as its processes see it
+   * (Docker and Kubernetes set it to the container's id or the pod's name); "" otherwise or when
+   * it cannot be read. */
   char hostname[65];
   uid_t uid; /* owner of PROC/PID: who runs the master */
   bool uid_known;
@@ -66,6 +67,10 @@ int fpm_discover_masters(const char *proc_root, fpm_master_t **out, size_t *n, c
  * 0), of one pool or of all when pool is NULL, sorted by pid. Returns 0, or -1 with err set. */
 int fpm_discover_workers(const char *proc_root, pid_t master, const char *pool, fpm_worker_t **out,
                          size_t *n, char *err, size_t err_size);
+
+/* What only entering a master's namespaces tells: whether its network namespace can be entered
+ * (net_ns_error) and its host name. For a master found trustworthy: it enters them. */
+void fpm_master_namespaces(const char *proc_root, fpm_master_t *m);
 
 /* CPU time and resident memory of pid from PROC/PID/stat. Returns 0, or -1 when it is gone. */
 int fpm_proc_usage(const char *proc_root, pid_t pid, fpm_proc_usage_t *usage);

@@ -1,10 +1,13 @@
 /* sock_diag dumps over netlink; see listen_queue.h. */
 #include "listen_queue.h"
 
+#include "namespace.h"
+
 #include <errno.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,14 +60,25 @@ static int dump(int fd, const void *request, size_t request_len, listen_table_t 
   }
 }
 
-int listen_table_read(listen_table_t *table, bool unix_sockets, bool tcp_sockets, char *err,
-                      size_t err_size) {
+static void make_netlink_socket(void *arg) {
+  int *fd = arg;
+  *fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+}
+
+int listen_table_read(listen_table_t *table, bool unix_sockets, bool tcp_sockets,
+                      const fcgx_address_t *addr, char *err, size_t err_size) {
   uint8_t request[128];
-  int rc = 0;
+  int rc = 0, fd = -1;
   table->n = 0;
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  /* A netlink socket answers for the network namespace it was made in. */
+  if (addr->netns_path[0] == '\0')
+    make_netlink_socket(&fd);
+  else if ((rc = namespace_run(addr->netns_path, addr->netns_id, CLONE_NEWNET, make_netlink_socket,
+                               &fd)) != 0)
+    errno = rc;
   if (fd < 0) {
-    snprintf(err, err_size, "netlink sock_diag socket: %s", strerror_r(errno, (char[128]){0}, 128));
+    snprintf(err, err_size, "netlink sock_diag socket%s%s: %s", addr->netns_path[0] ? " in " : "",
+             addr->netns_id, strerror_r(errno, (char[128]){0}, 128));
     return -1;
   }
   struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)DUMP_TIMEOUT_MS * 1000};
@@ -156,8 +170,7 @@ const listen_socket_t *listen_table_find(const listen_table_t *table, const fcgx
         return &table->items[i];
     return NULL;
   }
-  /* In another network namespace, our table's 127.0.0.1:9000 is another socket. */
-  if (!ep->resolved || addr->netns_path[0] != '\0')
+  if (!ep->resolved)
     return NULL;
   for (size_t i = 0; i < table->n; i++)
     if (tcp_matches(&table->items[i], &ep->sa[ep->preferred]))

@@ -270,39 +270,49 @@ static void ping_done(fcgx_request_t *req) {
 
 /* The kernel's count of connections waiting on each pool's own socket: it still rises when a
  * saturated pool cannot answer its status, and php-fpm reports 0 on unix sockets anyway. One
- * dump of the host's listening sockets serves every pool. */
+ * dump of the listening sockets of each network namespace (ours, each container's) serves all
+ * of its pools. */
 static void read_kernel_queues(fcgx_pool_poll_t *const *polls, size_t n) {
-  bool want_unix = false, want_tcp = false;
-  for (size_t i = 0; i < n; i++)
-    if (polls[i]->cfg->kernel_queue) {
-      want_unix = want_unix || polls[i]->cfg->addr.is_unix;
-      want_tcp = want_tcp || !polls[i]->cfg->addr.is_unix;
+  bool *done = calloc(n ? n : 1, sizeof(*done));
+  for (size_t first = 0; done != NULL && first < n; first++) {
+    const fcgx_address_t *ns = &polls[first]->cfg->addr; /* this round's namespace */
+    bool want_unix = false, want_tcp = false;
+    for (size_t i = first; i < n; i++) {
+      const fcgx_pool_config_t *cfg = polls[i]->cfg;
+      if (done[i] || !cfg->kernel_queue || strcmp(cfg->addr.netns_id, ns->netns_id) != 0)
+        continue;
+      want_unix = want_unix || cfg->addr.is_unix;
+      want_tcp = want_tcp || !cfg->addr.is_unix;
     }
-  if (!want_unix && !want_tcp)
-    return;
-  listen_table_t table = {0};
-  char err[200];
-  int rc = listen_table_read(&table, want_unix, want_tcp, err, sizeof(err));
-  for (size_t i = 0; i < n; i++) {
-    fcgx_pool_result_t *res = &polls[i]->result;
-    if (!polls[i]->cfg->kernel_queue)
+    if (done[first] || (!want_unix && !want_tcp))
       continue;
-    if (rc != 0) {
-      snprintf(res->kernel_queue_error, sizeof(res->kernel_queue_error), "%s", err);
-      continue;
+    listen_table_t table = {0};
+    char err[200];
+    int rc = listen_table_read(&table, want_unix, want_tcp, ns, err, sizeof(err));
+    for (size_t i = first; i < n; i++) {
+      fcgx_pool_result_t *res = &polls[i]->result;
+      if (done[i] || !polls[i]->cfg->kernel_queue ||
+          strcmp(polls[i]->cfg->addr.netns_id, ns->netns_id) != 0)
+        continue;
+      done[i] = true;
+      if (rc != 0) {
+        snprintf(res->kernel_queue_error, sizeof(res->kernel_queue_error), "%s", err);
+        continue;
+      }
+      /* Through a status socket, the pool's own TCP address was never resolved by a request. */
+      char unresolved[200];
+      if (fcgx_endpoint_resolve(&polls[i]->endpoint, unresolved, sizeof(unresolved)) != 0)
+        continue;
+      const listen_socket_t *sock = listen_table_find(&table, &polls[i]->endpoint);
+      if (sock != NULL) {
+        res->kernel_queue_ok = true;
+        res->kernel_queue = sock->queue;
+        res->kernel_backlog = sock->backlog;
+      }
     }
-    /* Through a status socket, the pool's own TCP address was never resolved by a request. */
-    char unresolved[200];
-    if (fcgx_endpoint_resolve(&polls[i]->endpoint, unresolved, sizeof(unresolved)) != 0)
-      continue;
-    const listen_socket_t *sock = listen_table_find(&table, &polls[i]->endpoint);
-    if (sock != NULL) {
-      res->kernel_queue_ok = true;
-      res->kernel_queue = sock->queue;
-      res->kernel_backlog = sock->backlog;
-    }
+    listen_table_free(&table);
   }
-  listen_table_free(&table);
+  free(done);
 }
 
 void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n) {

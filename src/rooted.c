@@ -65,6 +65,11 @@ static int own_glob(const char *pattern, char ***paths, size_t *n, char *err, si
     }
   }
   globfree(&g);
+  if (rc != 0 && rc != GLOB_NOMATCH) {
+    rooted_glob_free(*paths, *n);
+    *paths = NULL;
+    *n = 0;
+  }
   return rc == GLOB_NOMATCH ? 0 : rc;
 }
 
@@ -118,8 +123,13 @@ int rooted_glob(const char *root, const char *pattern, char ***paths, size_t *n,
     }
   }
   closedir(dir);
-  if (rc == 0 && *n > 1)
+  if (rc != 0) {
+    rooted_glob_free(*paths, *n);
+    *paths = NULL;
+    *n = 0;
+  } else if (*n > 1) {
     qsort(*paths, *n, sizeof(char *), by_name);
+  }
   return rc;
 }
 

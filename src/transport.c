@@ -119,13 +119,15 @@ int fcgx_address_set(fcgx_address_t *addr, const char *what, const char *socket_
 
 int fcgx_address_in_netns(fcgx_address_t *addr, const char *ns_path, const char *ns_id, char *err,
                           size_t err_size) {
-  if (addr->is_unix || strlen(ns_path) >= sizeof(addr->netns_path) ||
-      strlen(ns_id) >= sizeof(addr->netns_id) || strncmp(ns_id, "net:[", 5) != 0) {
+  if (strlen(ns_path) >= sizeof(addr->netns_path) || strlen(ns_id) >= sizeof(addr->netns_id) ||
+      strncmp(ns_id, "net:[", 5) != 0) {
     snprintf(err, err_size, "%s: unusable network namespace %s", addr->display, ns_id);
     return -1;
   }
   snprintf(addr->netns_path, sizeof(addr->netns_path), "%s", ns_path);
   snprintf(addr->netns_id, sizeof(addr->netns_id), "%s", ns_id);
+  if (addr->is_unix)
+    return 0; /* reached by its path whatever the namespace: named so */
   char display[sizeof(addr->display)];
   snprintf(display, sizeof(display), "%s in %s", addr->display, ns_id);
   snprintf(addr->display, sizeof(addr->display), "%s", display);
@@ -147,7 +149,7 @@ static void make_socket_here(void *arg) {
  * stays in the namespace it was made in). -1 with errno. */
 static int make_socket(const fcgx_address_t *addr, int family) {
   socket_job_t job = {family, -1, 0};
-  if (addr->netns_path[0] == '\0') {
+  if (addr->netns_path[0] == '\0' || addr->is_unix) { /* a unix socket connects by its path */
     make_socket_here(&job);
   } else {
     int rc = namespace_run(addr->netns_path, addr->netns_id, CLONE_NEWNET, make_socket_here, &job);
@@ -292,7 +294,9 @@ static void open_connection(fcgx_request_t *req) {
              : error == EPERM ? "cannot enter its network namespace: collectd needs "
                                 "CAP_SYS_ADMIN (and CAP_SYS_PTRACE to see /proc/PID/ns)"
                               : strerror_r(error, buf, sizeof(buf)));
-    finish(req, error == EPERM ? FCGX_ERR_PERMISSION : FCGX_ERR_IO);
+    finish(req, error == EPERM || error == EACCES ? FCGX_ERR_PERMISSION
+                : error == ESRCH                  ? FCGX_ERR_REFUSED
+                                                  : FCGX_ERR_IO);
     return;
   }
   if (req->fd < 0) {

@@ -18,7 +18,8 @@ typedef struct {
    * "" for ours), and every link in it is resolved inside that root (see rooted.h). */
   char root[64];
   char path[108]; /* sizeof(sockaddr_un.sun_path) */
-  /* TCP in a container's own network namespace: its sockets are made in there. netns_path is
+  /* In a container's own network namespace: a TCP address's sockets are made in there (a unix
+   * socket is reached by its path), and its kernel queue is read there. netns_path is
    * "/proc/PID/ns/net" of its master, netns_id that link's text ("net:[4026532001]"), checked
    * at each use (a pid reused by another process is not that namespace); both "" for ours. */
   char netns_path[48];
@@ -43,8 +44,8 @@ int fcgx_address_open_socket(const fcgx_address_t *addr, char *name, size_t name
 int fcgx_address_tcp(fcgx_address_t *addr, const char *host, const char *port, char *err,
                      size_t err_size);
 
-/* Makes addr (TCP) one inside the network namespace at ns_path ("/proc/PID/ns/net", whose link
- * reads ns_id): 0, or -1 with err. */
+/* Makes addr one inside the network namespace at ns_path ("/proc/PID/ns/net", whose link reads
+ * ns_id): 0, or -1 with err. */
 int fcgx_address_in_netns(fcgx_address_t *addr, const char *ns_path, const char *ns_id, char *err,
                           size_t err_size);
 

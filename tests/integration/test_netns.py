@@ -1,9 +1,10 @@
 """PHP-FPM in containers: a host php-fpm and two in mount, network and UTS namespaces of their own
 (each with its own host name and its own tmpfs over the socket's folder), all three with the
 same pool names on the same 127.0.0.1 port and the same unix socket path. One collectd with
-AutoDiscover reports every pool's own figures (2, 3 and 4 workers: never one's figures under
-another's name) under distinct names: the containers' after their host names, the host's pools
-(a name the containers share) after their master. Real namespaces (`unshare`), as root."""
+AutoDiscover reports every pool's own figures (2, 3 and 4 workers; kernel queue figures read in
+each one's network namespace: never one's figures under another's name) under distinct names:
+the containers' after their host names, the host's under their own names (which the containers'
+pools share). Real namespaces (`unshare`), as root."""
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ TCP, SOCK = "ntcp" + SFX, "nsock" + SFX
 SHARED = "/run/fcgx-test-" + SFX  # the socket's folder: the host's, and a tmpfs in each container
 # The workers of each master's pools, and the host names of the containers.
 WORKERS = {"host": 2, "cA" + SFX: 3, "cB" + SFX: 4}
+# listen.backlog of each master's pools: the kernel's queue figures tell whose socket they are.
+BACKLOG = {"host": 200, "cA" + SFX: 300, "cB" + SFX: 400}
 
 
 def container(hostname):
@@ -39,28 +42,22 @@ class Containers(unittest.TestCase):
         cls.masters = {}
         for name, workers in WORKERS.items():
             in_container = name != "host"
+            backlog = {"listen.backlog": BACKLOG[name]}
             cls.masters[name] = harness.start_fpm(cls, [
                 {"name": TCP, "listen": tcp, "max_children": workers,
-                 "unreachable": in_container},
+                 "unreachable": in_container, "extra": backlog},
                 {"name": SOCK, "listen": sock, "max_children": workers,
-                 "unreachable": in_container},
+                 "unreachable": in_container, "extra": backlog},
             ], wrap=container(name) if in_container else ())
         cls.cd = harness.start_collectd(
             cls, harness.plugin_block("  AutoDiscover true\n  OPcacheScript \"/nonexistent.php\""),
             interval=1)
 
-    def instance(self, master, pool):
+    @staticmethod
+    def instance(master, pool):
         """The plugin instance of a master's pool: a container's after its host name; the
-        host's after its master, whose name holds its configuration's directory."""
-        if master != "host":
-            return "fcgx-%s-%s" % (master, pool)
-        tag = os.path.basename(self.masters["host"].dir)
-        found = harness.wait_for(
-            lambda: {k.split("/")[0] for k in self.cd.listval()
-                     if k.split("/")[0].endswith("-" + pool) and tag in k}, 20,
-            what="the host's pool %s" % pool)
-        self.assertEqual(len(found), 1, found)
-        return found.pop()
+        host's its own name, whatever containers have pools of that name."""
+        return "fcgx-%s" % pool if master == "host" else "fcgx-%s-%s" % (master, pool)
 
     def test_every_pool_reports_its_own_figures_under_its_own_name(self):
         names = set()
@@ -87,15 +84,16 @@ class Containers(unittest.TestCase):
                 SOCK, pid, pid, re.escape(SHARED)))
             self.assertEqual((len(master), len(tcp), len(sock)), (1, 1, 1), name)
 
-    def test_no_kernel_figures_of_ours_under_a_container(self):
-        """The table of listening sockets is of our network namespace: a container's TCP pool
-        gets none of it (ours at 127.0.0.1:PORT is the host's pool)."""
-        host_tcp = self.instance("host", TCP)
-        self.cd.wait_value("%s/fpm_queue-kernel" % host_tcp)
-        for name in WORKERS:
-            if name != "host":
-                have = self.cd.identifiers(self.instance(name, TCP)[len("fcgx-"):])
-                self.assertNotIn("fpm_queue-kernel", have, name)
+    def test_kernel_queue_figures_from_each_namespace(self):
+        """Each pool's kernel figures are of its own socket, read in its own network namespace:
+        its own listen.backlog, never the host's socket at the same port or path."""
+        for master, backlog in BACKLOG.items():
+            for pool in (TCP, SOCK):
+                with self.subTest(master=master, pool=pool):
+                    instance = self.instance(master, pool)
+                    self.assertEqual(self.cd.wait_value("%s/fpm_queue-kernel_max" % instance,
+                                                        timeout=15), backlog)
+                    self.assertEqual(self.cd.getval("%s/fpm_queue-kernel" % instance), 0)
 
 
 if __name__ == "__main__":

@@ -288,6 +288,23 @@ static void test_other_network_namespace(void **state) {
   destroy(&f);
 }
 
+/* A title is the master's to write: a line break in it never forges a log line. */
+static void test_report_lines_are_one_line_each(void **state) {
+  (void)state;
+  fake_t f = {{0}, {0}};
+  seen_t seen;
+  build(&f);
+  put_title(&f, 400, "php-fpm: master process (/etc/x\nAutoDiscover: pool evil: forged.conf)");
+  put_stat(&f, 400, "php-fpm", 1, 0, 0, 8000, 100, 1);
+  link_to(&f, "proc/400/exe", "/usr/sbin/php-fpm8.2");
+  pool_set_t *set = new_set(&f, true, &seen);
+  pool_group_refresh(set, discovered_group(set), 1 * SEC);
+  assert_null(strstr(seen.lines, "\nAutoDiscover: pool evil"));
+  assert_non_null(strstr(seen.lines, "master 400 (/etc/x?AutoDiscover: pool evil: forged.conf)"));
+  pool_set_free(set);
+  destroy(&f);
+}
+
 /* Without AutoDiscover, explicit pools still learn their master from a scan, quietly. */
 static void test_explicit_without_autodiscover(void **state) {
   (void)state;
@@ -412,6 +429,7 @@ int main(void) {
       cmocka_unit_test(test_explicit_pool_by_resolved_address),
       cmocka_unit_test(test_explicit_without_autodiscover),
       cmocka_unit_test(test_other_network_namespace),
+      cmocka_unit_test(test_report_lines_are_one_line_each),
       cmocka_unit_test(test_one_scan_for_every_group),
       cmocka_unit_test(test_failed_scan),
       cmocka_unit_test(test_worker_cpu_survives_a_failed_walk),
