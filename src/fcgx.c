@@ -359,13 +359,13 @@ static void log_result(const pool_entry_t *pool, complaints_t *c) {
 
   /* php-fpm prints a request that began after its page's clock reading with a negative
    * duration, unsigned (php bug 62382): such figures are left out of the values. */
-  const out_of_range_t *st = &res->status.out_of_range, *oc = &res->opcache.out_of_range;
-  size_t left_out = (res->status_ok ? st->count : 0) + (res->opcache_ok ? oc->count : 0);
+  const char *first;
+  size_t left_out = fcgx_pool_result_left_out(res, &first);
   if (left_out > 0)
     c_complain_once(LOG_WARNING, &c->range,
                     PLUGIN " plugin: pool \"%s\": %zu figure(s) out of range left out of this "
                            "poll, e.g. %s (logged once)",
-                    name, left_out, res->status_ok && st->count ? st->first : oc->first);
+                    name, left_out, first);
 
   if (!res->up || !res->opcache_enabled || pool->compare_now)
     return;

@@ -237,8 +237,20 @@ void fpm_master_namespaces(const char *proc_root, fpm_master_t *m) {
     container_hostname(proc_root, who, m);
 }
 
+/* Whether process who is in namespace what ("ns/net") of ours: 0 the same, 1 another (its link
+ * in theirs, "net:[4026532001]"), -1 unknown (a link cannot be read). */
+static int namespace_of(const char *proc_root, const char *who, const char *what, char *theirs,
+                        size_t size) {
+  char mine[128];
+  read_link(proc_root, "self", what, mine, sizeof(mine));
+  read_link(proc_root, who, what, theirs, size);
+  if (mine[0] == '\0' || theirs[0] == '\0')
+    return -1;
+  return strcmp(mine, theirs) != 0;
+}
+
 static void fill_master(const char *proc_root, fpm_master_t *m) {
-  char who[24], mine[128], theirs[128], path[PATH_MAX];
+  char who[24], theirs[128], path[PATH_MAX];
   snprintf(who, sizeof(who), "%d", (int)m->pid);
   read_link(proc_root, who, "exe", m->exe, sizeof(m->exe));
   snprintf(path, sizeof(path), "%s/%d", proc_root, (int)m->pid);
@@ -246,17 +258,12 @@ static void fill_master(const char *proc_root, fpm_master_t *m) {
   m->uid_known = stat(path, &owner) == 0;
   m->uid = m->uid_known ? owner.st_uid : (uid_t)-1;
 
-  read_link(proc_root, "self", "ns/mnt", mine, sizeof(mine));
-  read_link(proc_root, who, "ns/mnt", theirs, sizeof(theirs));
-  m->ns_known = mine[0] != '\0' && theirs[0] != '\0';
-  m->same_mnt_ns = m->ns_known && strcmp(mine, theirs) == 0;
-  read_link(proc_root, "self", "ns/net", mine, sizeof(mine));
-  read_link(proc_root, who, "ns/net", theirs, sizeof(theirs));
-  m->other_net_ns = mine[0] != '\0' && theirs[0] != '\0' && strcmp(mine, theirs) != 0;
+  int mnt = namespace_of(proc_root, who, "ns/mnt", theirs, sizeof(theirs));
+  m->ns_known = mnt >= 0;
+  m->same_mnt_ns = mnt == 0;
+  m->other_net_ns = namespace_of(proc_root, who, "ns/net", theirs, sizeof(theirs)) == 1;
   snprintf(m->net_ns, sizeof(m->net_ns), "%s", m->other_net_ns ? theirs : "");
-  read_link(proc_root, "self", "ns/uts", mine, sizeof(mine));
-  read_link(proc_root, who, "ns/uts", theirs, sizeof(theirs));
-  m->other_uts_ns = mine[0] != '\0' && theirs[0] != '\0' && strcmp(mine, theirs) != 0;
+  m->other_uts_ns = namespace_of(proc_root, who, "ns/uts", theirs, sizeof(theirs)) == 1;
 
   /* php-fpm -y relative/path: relative to where the master was started (best effort: its cwd
    * now; php-fpm does not chdir before it has read the file, but may after). */

@@ -272,17 +272,21 @@ static void ping_done(fcgx_request_t *req) {
  * saturated pool cannot answer its status, and php-fpm reports 0 on unix sockets anyway. One
  * dump of the listening sockets of each network namespace (ours, each container's) serves all
  * of its pools. */
+/* Whether the poll wants its kernel queue and listens in the network namespace of ns. */
+static bool queue_in(const fcgx_pool_poll_t *poll, const fcgx_address_t *ns) {
+  return poll->cfg->kernel_queue && strcmp(poll->cfg->addr.netns_id, ns->netns_id) == 0;
+}
+
 static void read_kernel_queues(fcgx_pool_poll_t *const *polls, size_t n) {
   bool *done = calloc(n ? n : 1, sizeof(*done));
   for (size_t first = 0; done != NULL && first < n; first++) {
     const fcgx_address_t *ns = &polls[first]->cfg->addr; /* this round's namespace */
     bool want_unix = false, want_tcp = false;
     for (size_t i = first; i < n; i++) {
-      const fcgx_pool_config_t *cfg = polls[i]->cfg;
-      if (done[i] || !cfg->kernel_queue || strcmp(cfg->addr.netns_id, ns->netns_id) != 0)
+      if (done[i] || !queue_in(polls[i], ns))
         continue;
-      want_unix = want_unix || cfg->addr.is_unix;
-      want_tcp = want_tcp || !cfg->addr.is_unix;
+      want_unix = want_unix || polls[i]->cfg->addr.is_unix;
+      want_tcp = want_tcp || !polls[i]->cfg->addr.is_unix;
     }
     if (done[first] || (!want_unix && !want_tcp))
       continue;
@@ -291,8 +295,7 @@ static void read_kernel_queues(fcgx_pool_poll_t *const *polls, size_t n) {
     int rc = listen_table_read(&table, want_unix, want_tcp, ns, err, sizeof(err));
     for (size_t i = first; i < n; i++) {
       fcgx_pool_result_t *res = &polls[i]->result;
-      if (done[i] || !polls[i]->cfg->kernel_queue ||
-          strcmp(polls[i]->cfg->addr.netns_id, ns->netns_id) != 0)
+      if (done[i] || !queue_in(polls[i], ns))
         continue;
       done[i] = true;
       if (rc != 0) {
@@ -367,6 +370,14 @@ void fcgx_pool_poll_release(fcgx_pool_poll_t *poll) {
   fcgx_request_reset(&poll->status_req);
   fcgx_request_reset(&poll->ping_req);
   fcgx_request_reset(&poll->opcache_req);
+}
+
+size_t fcgx_pool_result_left_out(const fcgx_pool_result_t *res, const char **first) {
+  const out_of_range_t *st = &res->status.out_of_range, *oc = &res->opcache.out_of_range;
+  size_t from_status = res->status_ok ? st->count : 0,
+         from_script = res->opcache_ok ? oc->count : 0;
+  *first = from_status > 0 ? st->first : from_script > 0 ? oc->first : "";
+  return from_status + from_script;
 }
 
 void fcgx_opcache_unavailable(const fcgx_pool_config_t *cfg, const opcache_report_t *oc, char *buf,

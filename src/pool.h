@@ -98,6 +98,10 @@ void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n); /* an array of them */
 /* Releases sockets and buffers of a finished poll (its result stays valid). */
 void fcgx_pool_poll_release(fcgx_pool_poll_t *poll);
 
+/* How many figures of the poll were left out for being outside their range (status and script
+ * together), and in *first the first of them ("" when none). */
+size_t fcgx_pool_result_left_out(const fcgx_pool_result_t *res, const char **first);
+
 /* Why the script answered without OPcache figures, and what to change; "" when it has them. */
 void fcgx_opcache_unavailable(const fcgx_pool_config_t *cfg, const opcache_report_t *oc, char *buf,
                               size_t size);

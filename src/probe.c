@@ -129,20 +129,6 @@ static int verdict(const char *check, const fcgx_pool_result_t *res, char *why, 
 
 static const char *const verdict_names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 
-/* Figures outside their range, left out of this poll, in either reply. */
-static const out_of_range_t *left_out(const fcgx_pool_result_t *res) {
-  if (res->status_ok && res->status.out_of_range.count > 0)
-    return &res->status.out_of_range;
-  if (res->opcache_ok && res->opcache.out_of_range.count > 0)
-    return &res->opcache.out_of_range;
-  return NULL;
-}
-
-static size_t left_out_count(const fcgx_pool_result_t *res) {
-  return (res->status_ok ? res->status.out_of_range.count : 0) +
-         (res->opcache_ok ? res->opcache.out_of_range.count : 0);
-}
-
 static void print_table(const char *check, int code, const char *why, const fcgx_pool_result_t *res,
                         const figures_t *f) {
   /* One verdict line (what a Nagios-style check shows), then one "name value" line a figure. */
@@ -151,9 +137,10 @@ static void print_table(const char *check, int code, const char *why, const fcgx
     printf(" (pool \"%s\")", res->status.pool);
   if (res->status_ok && res->fallback_reason[0])
     printf("; without process details: %s", res->fallback_reason);
-  if (left_out(res) != NULL)
-    printf("; %zu figure(s) out of range left out, e.g. %s", left_out_count(res),
-           left_out(res)->first);
+  const char *first;
+  size_t left_out = fcgx_pool_result_left_out(res, &first);
+  if (left_out > 0)
+    printf("; %zu figure(s) out of range left out, e.g. %s", left_out, first);
   putchar('\n');
   for (size_t i = 0; i < f->n; i++)
     printf("  %-36s %.15g\n", f->items[i].name, f->items[i].value);
@@ -179,9 +166,11 @@ static int print_json(const char *address, const char *check, int code, const ch
     cJSON_AddBoolToObject(root, "process_details", res->status_full);
   if (res->status_ok && res->fallback_reason[0])
     cJSON_AddStringToObject(root, "fallback_reason", res->fallback_reason);
-  if (left_out(res) != NULL) {
-    cJSON_AddNumberToObject(root, "out_of_range", (double)left_out_count(res));
-    cJSON_AddStringToObject(root, "out_of_range_first", left_out(res)->first);
+  const char *first;
+  size_t left_out = fcgx_pool_result_left_out(res, &first);
+  if (left_out > 0) {
+    cJSON_AddNumberToObject(root, "out_of_range", (double)left_out);
+    cJSON_AddStringToObject(root, "out_of_range_first", first);
   }
   for (size_t i = 0; i < f->n; i++)
     cJSON_AddNumberToObject(values, f->items[i].name, f->items[i].value);
