@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,89 @@ void autodiscover_report(autodiscover_t *out, const char *fmt, ...) {
   out->report[out->report_len] = '\0';
 }
 
+/* ---- the cache between scans ---- */
+
+struct autodiscover_master_cache {
+  pid_t pid;
+  unsigned long long start_ticks;
+  char *conf_path, *root;
+  fpm_config_cache_t *files;
+  bool seen; /* by the scan under way */
+};
+
+void autodiscover_cache_free(autodiscover_cache_t *cache) {
+  if (cache == NULL)
+    return;
+  for (size_t i = 0; i < cache->n; i++) {
+    free(cache->masters[i].conf_path);
+    free(cache->masters[i].root);
+    fpm_config_cache_free(cache->masters[i].files);
+  }
+  free(cache->masters);
+  memset(cache, 0, sizeof(*cache));
+}
+
+void autodiscover_cache_stats(const autodiscover_cache_t *cache, autodiscover_cache_stats_t *out) {
+  *out = cache->last;
+  out->bytes = cache->cap * sizeof(*cache->masters);
+  for (size_t i = 0; i < cache->n; i++) {
+    fpm_config_cache_stats_t st;
+    fpm_config_cache_stats(cache->masters[i].files, &st);
+    out->bytes +=
+        st.bytes + strlen(cache->masters[i].conf_path) + strlen(cache->masters[i].root) + 2;
+  }
+}
+
+/* The file cache of master m read through root: its own while it runs (a restarted php-fpm, with
+ * another pid or start time, starts afresh). NULL when out of memory: loaded without. */
+static fpm_config_cache_t *master_cache(autodiscover_cache_t *cache, const fpm_master_t *m,
+                                        const char *root) {
+  if (cache == NULL)
+    return NULL;
+  for (size_t i = 0; i < cache->n; i++) {
+    autodiscover_master_cache_t *c = &cache->masters[i];
+    if (c->pid == m->pid && c->start_ticks == m->start_ticks &&
+        strcmp(c->conf_path, m->conf_path) == 0 && strcmp(c->root, root) == 0) {
+      c->seen = true;
+      return c->files;
+    }
+  }
+  if (cache->n == cache->cap) {
+    size_t cap = cache->cap ? cache->cap * 2 : 4;
+    autodiscover_master_cache_t *grown = realloc(cache->masters, cap * sizeof(*grown));
+    if (grown == NULL)
+      return NULL;
+    cache->masters = grown;
+    cache->cap = cap;
+  }
+  autodiscover_master_cache_t c = {m->pid,       m->start_ticks,         strdup(m->conf_path),
+                                   strdup(root), fpm_config_cache_new(), true};
+  if (c.conf_path == NULL || c.root == NULL || c.files == NULL) {
+    free(c.conf_path);
+    free(c.root);
+    fpm_config_cache_free(c.files);
+    return NULL;
+  }
+  cache->masters[cache->n++] = c;
+  return c.files;
+}
+
+/* Forgets the masters the last scan did not read (stopped, restarted, or not trusted now). */
+static void forget_unseen(autodiscover_cache_t *cache) {
+  size_t kept = 0;
+  for (size_t i = 0; i < cache->n; i++) {
+    autodiscover_master_cache_t *c = &cache->masters[i];
+    if (c->seen) {
+      cache->masters[kept++] = *c;
+      continue;
+    }
+    free(c->conf_path);
+    free(c->root);
+    fpm_config_cache_free(c->files);
+  }
+  cache->n = kept;
+}
+
 static int add_pool(autodiscover_t *out, size_t *cap, const discovered_pool_t *pool) {
   if (out->n == *cap) {
     size_t grown = *cap ? *cap * 2 : 8;
@@ -132,7 +216,7 @@ static int add_pool(autodiscover_t *out, size_t *cap, const discovered_pool_t *p
 
 /* Adds the pools of one master, and a report line for each, polled or not and why. */
 static void add_master(autodiscover_t *out, size_t *cap, fpm_master_t *m, const char *proc_root,
-                       const fcgx_pool_config_t *defaults) {
+                       const fcgx_pool_config_t *defaults, autodiscover_cache_t *cache) {
   fpm_config_t conf;
   /* Our own mount namespace and root: plain paths, as php-fpm reads them (no openat2 needed,
    * which kernels before 5.6 and old seccomp profiles lack). */
@@ -153,7 +237,18 @@ static void add_master(autodiscover_t *out, size_t *cap, fpm_master_t *m, const 
   fpm_master_namespaces(proc_root, m); /* only now: it enters the master's namespaces */
   master_instance(m, instance, sizeof(instance));
   fpm_config_init(&conf);
-  if (fpm_config_load(m->conf_path, &opt, &conf, err, sizeof(err)) != 0) {
+  fpm_config_cache_t *files = master_cache(cache, m, opt.root);
+  int loaded = fpm_config_load_cached(m->conf_path, &opt, files, &conf, err, sizeof(err));
+  if (cache != NULL && files != NULL) {
+    fpm_config_cache_stats_t st;
+    fpm_config_cache_stats(files, &st);
+    cache->last.masters++;
+    cache->last.reused += st.reused;
+    cache->last.files_read += st.files_read;
+    cache->last.files_known += st.files_known;
+    cache->last.globs += st.globs;
+  }
+  if (loaded != 0) {
     autodiscover_report(out, "master %d (%s): cannot read its configuration: %s", (int)m->pid,
                         m->conf_path, err);
     return;
@@ -186,6 +281,8 @@ static void add_master(autodiscover_t *out, size_t *cap, fpm_master_t *m, const 
     snprintf(d.cfg.ping_path, sizeof(d.cfg.ping_path), "%s", pc->ping_path);
     snprintf(d.cfg.ping_response, sizeof(d.cfg.ping_response), "%s", pc->ping_response);
     d.cfg.max_children = pc->max_children;
+    d.cfg.ondemand = pc->ondemand;
+    d.cfg.idle_timeout_s = pc->idle_timeout_s;
     if (set_address(&d.cfg.addr, &pc->listen, socket_root, m, proc_root, err, sizeof(err)) != 0) {
       autodiscover_report(out, "pool %s (master %d) not polled: listen: %s", pc->name, (int)m->pid,
                           err);
@@ -235,47 +332,91 @@ static void describe_pools(autodiscover_t *out) {
   out->report_cap = lines.report_cap;
 }
 
+/* The string at offset in pools i and j, compared. */
+static int pool_field_cmp(const autodiscover_t *out, size_t offset, size_t i, size_t j) {
+  return strcmp((const char *)&out->pools[i] + offset, (const char *)&out->pools[j] + offset);
+}
+
+typedef struct {
+  const autodiscover_t *out;
+  size_t offset;
+} sort_ctx_t;
+
+static int by_field(const void *a, const void *b, void *vctx) {
+  const sort_ctx_t *ctx = vctx;
+  size_t i = *(const size_t *)a, j = *(const size_t *)b;
+  int c = pool_field_cmp(ctx->out, ctx->offset, i, j);
+  return c != 0 ? c : (i > j) - (i < j);
+}
+
+/* order: the pools' indexes sorted by the string at offset (then by index). */
+static void sort_pools(const autodiscover_t *out, size_t offset, size_t *order) {
+  sort_ctx_t ctx = {out, offset};
+  for (size_t i = 0; i < out->n; i++)
+    order[i] = i;
+  qsort_r(order, out->n, sizeof(*order), by_field, &ctx);
+}
+
 int autodiscover_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
-                      autodiscover_skip_fn skip, void *skip_ctx, autodiscover_t *out, char *err,
-                      size_t err_size) {
+                      autodiscover_skip_fn skip, void *skip_ctx, autodiscover_cache_t *cache,
+                      autodiscover_t *out, char *err, size_t err_size) {
   fpm_master_t *masters = NULL;
   size_t n_masters = 0, cap = 0;
   memset(out, 0, sizeof(*out));
   if (fpm_discover_masters(proc_root, &masters, &n_masters, err, err_size) != 0)
-    return -1;
+    return -1; /* the cache stays as it was: the next scan may see the masters again */
+  if (cache != NULL) {
+    memset(&cache->last, 0, sizeof(cache->last));
+    for (size_t i = 0; i < cache->n; i++)
+      cache->masters[i].seen = false;
+  }
   autodiscover_report(out, "%zu php-fpm master(s)", n_masters);
   for (size_t i = 0; i < n_masters; i++)
-    add_master(out, &cap, &masters[i], proc_root, defaults);
+    add_master(out, &cap, &masters[i], proc_root, defaults, cache);
   free(masters);
+  if (cache != NULL)
+    forget_unseen(cache);
 
+  /* Equal names are found by sorting, not by comparing every pair: a shared host has
+   * thousands of pools. */
+  size_t *order = malloc((out->n ? out->n : 1) * sizeof(*order));
+  if (order == NULL) {
+    autodiscover_free(out);
+    snprintf(err, err_size, "out of memory");
+    return -1;
+  }
   /* Two masters under one name (two containers with Debian's defaults): both get their pid,
    * found first and renamed after, so that the order of the masters does not matter. */
-  bool *clash = calloc(out->n ? out->n : 1, sizeof(*clash));
-  for (size_t i = 0; clash != NULL && i < out->n; i++)
-    for (size_t j = 0; j < out->n; j++)
-      if (out->pools[i].id.master_pid != out->pools[j].id.master_pid &&
-          strcmp(out->pools[i].cfg.opcache_instance, out->pools[j].cfg.opcache_instance) == 0)
-        clash[i] = true;
-  for (size_t i = 0; clash != NULL && i < out->n; i++)
-    if (clash[i]) {
-      discovered_pool_t *x = &out->pools[i];
+  const size_t instance = offsetof(discovered_pool_t, cfg.opcache_instance);
+  sort_pools(out, instance, order);
+  for (size_t a = 0, b; a < out->n; a = b) {
+    pid_t first = out->pools[order[a]].id.master_pid;
+    bool mixed = false;
+    for (b = a + 1; b < out->n && pool_field_cmp(out, instance, order[a], order[b]) == 0; b++)
+      mixed |= out->pools[order[b]].id.master_pid != first;
+    for (size_t k = a; mixed && k < b; k++) {
+      discovered_pool_t *x = &out->pools[order[k]];
       char named[sizeof(x->cfg.opcache_instance) + 16];
       snprintf(named, sizeof(named), "%s_%d", x->cfg.opcache_instance, (int)x->id.master_pid);
       snprintf(x->cfg.opcache_instance, sizeof(x->cfg.opcache_instance), "%s", named);
     }
-  free(clash);
+  }
   /* One pool name in several masters: tell them apart by their master. A container's pools
    * always carry its name: they keep it whatever else runs on the node, and the host's pools
    * keep theirs whatever containers come and go. */
-  for (size_t i = 0; i < out->n; i++)
-    for (size_t j = 0; j < out->n; j++)
-      if ((i != j && !out->pools[j].in_container &&
-           strcmp(out->pools[i].id.pool, out->pools[j].id.pool) == 0) ||
-          (j == i && out->pools[i].in_container)) {
-        snprintf(out->pools[i].cfg.name, sizeof(out->pools[i].cfg.name), "%s-%s",
-                 out->pools[i].cfg.opcache_instance, out->pools[i].id.pool);
-        break;
-      }
+  const size_t pool_name = offsetof(discovered_pool_t, id.pool);
+  sort_pools(out, pool_name, order);
+  for (size_t a = 0, b; a < out->n; a = b) {
+    size_t hosts = 0; /* pools of this name not in a container */
+    for (b = a; b < out->n && pool_field_cmp(out, pool_name, order[a], order[b]) == 0; b++)
+      hosts += !out->pools[order[b]].in_container;
+    for (size_t k = a; k < b; k++) {
+      discovered_pool_t *x = &out->pools[order[k]];
+      if (x->in_container || hosts > 1)
+        snprintf(x->cfg.name, sizeof(x->cfg.name), "%s-%s", x->cfg.opcache_instance, x->id.pool);
+    }
+  }
+  free(order);
   /* An explicit <Pool> block wins, matched once the names are final (a pool renamed for a clash
    * by its new name). One OPcache per master: read it once, through a pool polled here whose
    * workers see the script (no chroot). */
@@ -311,7 +452,8 @@ bool autodiscover_same(const autodiscover_t *a, const autodiscover_t *b) {
         strcmp(x->cfg.status_path, y->cfg.status_path) != 0 ||
         strcmp(x->cfg.ping_path, y->cfg.ping_path) != 0 ||
         strcmp(x->cfg.ping_response, y->cfg.ping_response) != 0 ||
-        x->opcache_reader != y->opcache_reader || x->cfg.max_children != y->cfg.max_children)
+        x->opcache_reader != y->opcache_reader || x->cfg.max_children != y->cfg.max_children ||
+        x->cfg.ondemand != y->cfg.ondemand || x->cfg.idle_timeout_s != y->cfg.idle_timeout_s)
       return false;
   }
   return true;

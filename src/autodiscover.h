@@ -28,17 +28,43 @@ typedef struct {
   size_t report_len, report_cap;
 } autodiscover_t;
 
+/* What one scan leaves for the next (they run every few seconds): per master, by pid, start time,
+ * configuration path and root, the stamps and useful lines of its files and its last
+ * configuration (fpm_config_load_cached), so that rescanning an unchanged host takes a stat(2)
+ * per file and reads none. Zero-initialised it is empty; its owner frees it with
+ * autodiscover_cache_free. A few hundred bytes per pool file. */
+typedef struct autodiscover_master_cache autodiscover_master_cache_t;
+
+typedef struct {
+  size_t masters;     /* masters whose configuration the last scan loaded */
+  size_t reused;      /* of them, whose configuration was unchanged: nothing read nor parsed */
+  size_t files_read;  /* files opened and read by the last scan */
+  size_t files_known; /* files only stat(2)ed by it: unchanged */
+  size_t globs;       /* include= patterns it expanded (directories listed) */
+  size_t bytes;       /* memory the cache holds */
+} autodiscover_cache_stats_t;
+
+typedef struct {
+  autodiscover_master_cache_t *masters;
+  size_t n, cap;
+  autodiscover_cache_stats_t last; /* the last scan's, bytes aside */
+} autodiscover_cache_t;
+
+void autodiscover_cache_free(autodiscover_cache_t *cache);
+void autodiscover_cache_stats(const autodiscover_cache_t *cache, autodiscover_cache_stats_t *out);
+
 /* Whether a found pool is configured explicitly (a <Pool> block wins), given its final name. */
 typedef bool (*autodiscover_skip_fn)(const fcgx_pool_config_t *cfg, void *ctx);
 
 /* Finds every php-fpm master under proc_root ("/proc"), reads its configuration and lists the
  * pools that have a status path, under their final names (a pool name found in several masters
  * is prefixed with its master's), marking those skip says are configured. defaults gives Timeout,
- * OPcacheScript, and so on. Returns 0 (an empty result when there is no master), or -1 with err
+ * OPcacheScript, and so on. cache (NULL: none) is what the scan before left; this scan updates it
+ * and forgets masters gone. Returns 0 (an empty result when there is no master), or -1 with err
  * set. */
 int autodiscover_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
-                      autodiscover_skip_fn skip, void *skip_ctx, autodiscover_t *out, char *err,
-                      size_t err_size);
+                      autodiscover_skip_fn skip, void *skip_ctx, autodiscover_cache_t *cache,
+                      autodiscover_t *out, char *err, size_t err_size);
 void autodiscover_free(autodiscover_t *d);
 /* Whether two scans found the same pools at the same addresses, masters unchanged. */
 bool autodiscover_same(const autodiscover_t *a, const autodiscover_t *b);

@@ -229,6 +229,15 @@ static int fcgx_config(oconfig_item_t *ci) {
               default_timeout_ms);
         rc = -1;
       }
+    } else if (strcasecmp(child->key, "MaxConnections") == 0) {
+      int cap = 0;
+      rc = cf_util_get_int(child, &cap);
+      if (rc == 0 && cap < 1) {
+        ERROR(PLUGIN " plugin: <Plugin fcgx>: MaxConnections must be positive, not %d", cap);
+        rc = -1;
+      }
+      if (rc == 0)
+        fcgx_pools_max_connections((size_t)cap);
     } else if (strcasecmp(child->key, "AutoDiscover") == 0)
       rc = cf_util_get_boolean(child, &auto_discover);
     else if (strcasecmp(child->key, "OPcacheScript") == 0) {
@@ -280,7 +289,7 @@ static void submit(const pool_entry_t *pool, cdtime_t time) {
       .res = &pool->poll.result,
       .max_children = pool->max_children,
       .workers = &pool->workers,
-      .script = pool->opcache_reader && !pool->compare_now,
+      .script = pool->reports_cache && !pool->compare_now,
   };
   for (size_t i = 0; i < fcgx_metrics_count; i++) {
     double v;
@@ -327,6 +336,10 @@ static void announce(const pool_entry_t *pool, pool_event_t event, cdtime_t time
 static void log_result(const pool_entry_t *pool, complaints_t *c) {
   const fcgx_pool_result_t *res = &pool->poll.result;
   const char *name = pool->cfg.name;
+  if (res->plan != FCGX_POLL_ASK) { /* asleep or resting: up, nothing asked */
+    c_release(LOG_INFO, &c->down, PLUGIN " plugin: pool \"%s\": up again", name);
+    return;
+  }
   /* The status error says more (it names a broken reply); ping's when status answered. */
   if (!res->up)
     c_complain_once(LOG_ERR, &c->down, PLUGIN " plugin: pool \"%s\": down: %s", name,
@@ -394,20 +407,31 @@ static void compare_opcache(const pool_group_t *group, const pool_entry_t *pool)
 
 static int fcgx_read(user_data_t *ud) {
   pool_group_t *group = ud->data;
-  pool_group_refresh(set, group, fcgx_now_ns());
+  uint64_t start_ns = fcgx_now_ns();
+  pool_group_refresh(set, group, start_ns);
   /* One timestamp for a read: the values of a poll belong together, and a slow read does not
    * crowd the next one into the same second (rrdtool refuses two updates at one time). */
   cdtime_t time = cdtime();
-  pool_group_poll(set, group, fcgx_now_ns());
+  /* Pools that wait for a connection start only while they can end within the Interval. */
+  cdtime_t interval = group->interval ? (cdtime_t)group->interval : plugin_get_interval();
+  pool_group_poll(set, group, start_ns,
+                  start_ns + (uint64_t)(CDTIME_T_TO_DOUBLE(interval) * 0.9 * 1e9));
+  size_t skipped = 0;
+  const char *why = NULL;
   for (size_t i = 0; i < group->n; i++) {
     pool_entry_t *pool = group->pools[i];
+    if (pool->poll.result.plan == FCGX_POLL_SKIPPED) { /* no figure, not down: fcgx's fault */
+      why = why != NULL ? why : pool->poll.result.skipped;
+      skipped++;
+      continue;
+    }
     if (pool->user == NULL && (pool->user = calloc(1, sizeof(complaints_t))) == NULL)
       continue;
     log_result(pool, pool->user);
     /* A pool's OPcache events come from the pool that reports its cache: a one-off comparison
      * read would repeat the reader's, from a state that is not kept up to date. */
     fcgx_pool_result_t seen = pool->poll.result;
-    seen.opcache_ok = seen.opcache_ok && pool->opcache_reader && !pool->compare_now;
+    seen.opcache_ok = seen.opcache_ok && pool->reports_cache && !pool->compare_now;
     pool_event_t events[POOL_EVENTS_MAX];
     for (size_t k = 0, n = pool_events_next(&pool->events, &seen, events); k < n; k++)
       announce(pool, events[k], time);
@@ -415,6 +439,14 @@ static int fcgx_read(user_data_t *ud) {
     if (pool->compare_now)
       compare_opcache(group, pool);
   }
+  /* pools left unpolled for want of fcgx's own means (descriptors, time): one line for all */
+  c_complain_t *complaint = group->user;
+  if (skipped > 0)
+    c_complain(LOG_WARNING, complaint,
+               PLUGIN " plugin: %zu of %zu pools not polled in this read, e.g.: %s", skipped,
+               group->n, why);
+  else
+    c_release(LOG_INFO, complaint, PLUGIN " plugin: every pool polled again");
   pool_group_release(group);
   /* Always 0: a failing read callback is suspended with its every pool, healthy ones included. */
   return 0;
@@ -456,6 +488,7 @@ static void set_release(void *unused) {
     pool_group_t *group = pool_set_group(set, g);
     for (size_t i = 0; i < group->n; i++)
       sfree(group->pools[i]->user);
+    sfree(group->user);
   }
   pool_set_free(set);
   set = NULL;
@@ -500,7 +533,10 @@ static int fcgx_init(void) {
   if (pool_set_group_count(set) == 0)
     WARNING(PLUGIN " plugin: no <Pool> configured and AutoDiscover off: nothing to poll");
 
-  /* One read callback per group; each polls all of its pools at once. The AutoDiscover group
+  for (size_t g = 0; g < pool_set_group_count(set); g++)
+    if ((pool_set_group(set, g)->user = calloc(1, sizeof(c_complain_t))) == NULL)
+      return -1;
+  /* One read callback per group; each polls its pools, many at once. The AutoDiscover group
    * scans first, so that its log lines say at start what was found. */
   for (size_t g = 0; g < pool_set_group_count(set); g++) {
     pool_group_t *group = pool_set_group(set, g);

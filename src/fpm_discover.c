@@ -328,8 +328,6 @@ int fpm_discover_masters(const char *proc_root, fpm_master_t **out, size_t *n, c
     m.start_ticks = st.start;
     m.exec_cookie = st.arg_start;
     fill_master(proc_root, &m);
-    if (count == FPM_DISCOVER_MAX_MASTERS)
-      break;
     if (reserve_one((void **)&list, count, &cap, sizeof(*list)) != 0) {
       snprintf(err, err_size, "out of memory");
       free(list);

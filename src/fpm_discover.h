@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FPM_DISCOVER_MAX_MASTERS 256
+/* No cap on masters: each is a process, so /proc bounds them (one per container on a busy node). */
 #define FPM_DISCOVER_MAX_WORKERS 65536
 
 typedef struct {

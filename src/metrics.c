@@ -54,7 +54,28 @@ FIELD_GETTER(preload, opcache(s) && s->res->opcache.has_preload, &s->res->opcach
 FIELD_GETTER(apcu, script(s) && s->res->opcache.has_apcu, &s->res->opcache)
 FIELD_GETTER(realpath, script(s) && s->res->opcache.has_realpath, &s->res->opcache)
 FIELD_GETTER(script_time, script(s), s->res)
-FIELD_GETTER(workers, s->workers != NULL && s->workers->master_alive, s->workers)
+/* An asleep pool has none: its fpm_processes say so, one value list each is its whole cost */
+FIELD_GETTER(workers,
+             s->workers != NULL && s->workers->master_alive && s->res->plan != FCGX_POLL_ASLEEP,
+             s->workers)
+
+/* A pool not asked this read (asleep, resting): /proc counts its workers, and an asleep one has
+ * none, so none is active or idle. A resting one's workers may have a visitor by now. */
+static bool processes(const metric_t *m, const metric_source_t *s, double *v) {
+  if (status(s))
+    return pool_figure(m, s, v);
+  fcgx_poll_plan_t plan = s->res->plan;
+  if ((plan != FCGX_POLL_ASLEEP && plan != FCGX_POLL_RESTING) || s->workers == NULL ||
+      !s->workers->master_alive)
+    return false;
+  if (m->offset == offsetof(fpm_status_t, total_processes))
+    *v = s->workers->count;
+  else if (plan == FCGX_POLL_ASLEEP)
+    *v = 0;
+  else
+    return false;
+  return true;
+}
 
 static bool up(const metric_t *m, const metric_source_t *s, double *v) {
   (void)m;
@@ -119,9 +140,9 @@ static bool workers_cpu(const metric_t *m, const metric_source_t *s, double *v) 
 
 const metric_t fcgx_metrics[] = {
     POOL("fpm_up", NULL, G, up, 0),
-    POOL("fpm_processes", "active", G, pool_figure, ST(active_processes)),
-    POOL("fpm_processes", "idle", G, pool_figure, ST(idle_processes)),
-    POOL("fpm_processes", "total", G, pool_figure, ST(total_processes)),
+    POOL("fpm_processes", "active", G, processes, ST(active_processes)),
+    POOL("fpm_processes", "idle", G, processes, ST(idle_processes)),
+    POOL("fpm_processes", "total", G, processes, ST(total_processes)),
     POOL("fpm_processes", "max_active", G, pool_figure, ST(max_active_processes)),
     POOL("fpm_requests", "accepted", D, pool_figure, ST(accepted_conn)),
     POOL("fpm_requests", "slow", D, pool_figure, ST(slow_requests)),

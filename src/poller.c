@@ -7,52 +7,85 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Calls on_done once for every request that has ended; a callback may start its request again,
- * and a restart can end at once, so repeat until nothing new has ended. */
-static void report_ended(fcgx_request_t *const *reqs, size_t n) {
-  bool again = true;
-  while (again) {
-    again = false;
-    for (size_t i = 0; i < n; i++) {
-      fcgx_request_t *req = reqs[i];
-      if (req->phase != FCGX_REQ_DONE || req->reported)
-        continue;
+struct fcgx_poller {
+  fcgx_request_t **active; /* started and not yet reported ended */
+  size_t n, capacity;
+  struct pollfd *fds;
+  fcgx_request_t **polled; /* the request of each fds entry */
+};
+
+static void fail(fcgx_request_t *req, const char *why) {
+  fcgx_request_expire(req);
+  snprintf(req->error, sizeof(req->error), "%s: %s", req->ep->addr->display, why);
+  req->error_kind = FCGX_ERR_LOCAL;
+}
+
+int fcgx_poller_add(fcgx_poller_t *poller, fcgx_request_t *req) {
+  if (poller->n == poller->capacity) {
+    if (fcgx_request_events(req) != 0)
+      fail(req, "more requests at once than fcgx allows (a bug)");
+    /* ended already: its on_done is called here, as the loop would */
+    if (!req->reported) {
       req->reported = true;
       if (req->on_done != NULL)
         req->on_done(req);
-      again = true;
     }
+    return -1;
   }
+  poller->active[poller->n++] = req;
+  return 0;
 }
 
-static void fail_all(fcgx_request_t *const *reqs, size_t n, const char *why) {
-  for (size_t i = 0; i < n; i++)
-    if (fcgx_request_events(reqs[i]) != 0) {
-      fcgx_request_expire(reqs[i]);
-      snprintf(reqs[i]->error, sizeof(reqs[i]->error), "%s: %s", reqs[i]->ep->addr->display, why);
-      reqs[i]->error_kind = FCGX_ERR_IO;
+/* Calls on_done once for every request that has ended and drops it from the loop, unless the
+ * callback started it again. Returns whether any had ended. */
+static bool report_ended(fcgx_poller_t *poller) {
+  bool any = false;
+  for (size_t i = 0; i < poller->n;) {
+    fcgx_request_t *req = poller->active[i];
+    if (req->phase == FCGX_REQ_DONE && !req->reported) {
+      req->reported = true;
+      any = true;
+      if (req->on_done != NULL)
+        req->on_done(req); /* may add requests, or start this one again */
+      continue;            /* look at it again: a restart can end at once */
     }
+    if (req->phase == FCGX_REQ_DONE || req->phase == FCGX_REQ_IDLE)
+      poller->active[i] = poller->active[--poller->n];
+    else
+      i++;
+  }
+  return any;
 }
 
-void fcgx_poller_run(fcgx_request_t *const *reqs, size_t n) {
-  struct pollfd *fds = calloc(n ? n : 1, sizeof(*fds));
-  fcgx_request_t **polled = calloc(n ? n : 1, sizeof(fcgx_request_t *));
-  if (fds == NULL || polled == NULL) {
-    fail_all(reqs, n, "out of memory");
-    report_ended(reqs, n);
-    free(fds);
-    free(polled);
-    return;
+static void fail_all(fcgx_poller_t *poller, const char *why) {
+  for (size_t i = 0; i < poller->n; i++)
+    if (fcgx_request_events(poller->active[i]) != 0)
+      fail(poller->active[i], why);
+}
+
+int fcgx_poller_run(size_t capacity, fcgx_poller_refill_fn refill, void *ctx) {
+  fcgx_poller_t poller = {.capacity = capacity ? capacity : 1};
+  poller.active = calloc(poller.capacity, sizeof(fcgx_request_t *));
+  poller.fds = calloc(poller.capacity, sizeof(struct pollfd));
+  poller.polled = calloc(poller.capacity, sizeof(fcgx_request_t *));
+  if (poller.active == NULL || poller.fds == NULL || poller.polled == NULL) {
+    free(poller.active);
+    free(poller.fds);
+    free(poller.polled);
+    return -1;
   }
 
   for (;;) {
-    report_ended(reqs, n);
+    /* Ended requests free room, refilled ones may end at once (a refused connect). */
+    do
+      refill(&poller, ctx);
+    while (report_ended(&poller));
     uint64_t now = fcgx_now_ns();
     uint64_t earliest = UINT64_MAX;
     size_t nfds = 0;
     bool expired = false;
-    for (size_t i = 0; i < n; i++) {
-      fcgx_request_t *req = reqs[i];
+    for (size_t i = 0; i < poller.n; i++) {
+      fcgx_request_t *req = poller.active[i];
       short events = fcgx_request_events(req);
       if (events == 0)
         continue;
@@ -63,8 +96,8 @@ void fcgx_poller_run(fcgx_request_t *const *reqs, size_t n) {
       }
       if (req->deadline_ns < earliest)
         earliest = req->deadline_ns;
-      fds[nfds] = (struct pollfd){.fd = req->fd, .events = events};
-      polled[nfds++] = req;
+      poller.fds[nfds] = (struct pollfd){.fd = req->fd, .events = events};
+      poller.polled[nfds++] = req;
     }
     if (expired)
       continue;
@@ -73,22 +106,23 @@ void fcgx_poller_run(fcgx_request_t *const *reqs, size_t n) {
     /* Round up so a wait never ends just before a deadline and spins. */
     uint64_t wait_ns = earliest - now;
     int timeout_ms = (int)((wait_ns + 999999) / 1000000);
-    int rc = poll(fds, nfds, timeout_ms);
+    int rc = poll(poller.fds, nfds, timeout_ms);
     if (rc < 0) {
       if (errno == EINTR)
         continue;
       char buf[128];
-      fail_all(reqs, n, strerror_r(errno, buf, sizeof(buf)));
+      fail_all(&poller, strerror_r(errno, buf, sizeof(buf)));
       continue;
     }
     for (size_t j = 0; j < nfds && rc > 0; j++) {
-      if (fds[j].revents == 0)
+      if (poller.fds[j].revents == 0)
         continue;
       rc--;
-      fcgx_request_step(polled[j], fds[j].revents);
+      fcgx_request_step(poller.polled[j], poller.fds[j].revents);
     }
   }
-  report_ended(reqs, n);
-  free(fds);
-  free(polled);
+  free(poller.active);
+  free(poller.fds);
+  free(poller.polled);
+  return 0;
 }

@@ -6,11 +6,31 @@
 #include "listen_queue.h"
 #include "poller.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define STATUS_ATTEMPTS 2 /* php-fpm's scoreboard lock race answers 500/503 now and then */
+/* A pool in flight holds up to three sockets (status, ping, script through pm.status_listen) and,
+ * while one connects inside a container's root, the socket file's O_PATH descriptor. */
+#define FDS_PER_POOL 4
+
+/* Every read thread's pools in flight together, against one limit: descriptors are the
+ * process's. */
+static atomic_size_t max_connections = FCGX_DEFAULT_MAX_CONNECTIONS;
+static atomic_size_t pools_in_flight;
+
+/* One fcgx_pools_poll_each: the pools still to start, and its own in flight. */
+struct fcgx_poll_round {
+  fcgx_pool_poll_t *const *polls;
+  size_t n, next;
+  size_t in_flight, limit;
+  bool waited; /* a pool had to wait for room */
+  uint64_t start_ns, end_ns;
+  fcgx_poller_t *poller;
+};
 
 void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -57,6 +77,7 @@ void fcgx_pool_poll_init(fcgx_pool_poll_t *poll, const fcgx_pool_config_t *cfg) 
   memset(poll, 0, sizeof(*poll));
   poll->cfg = cfg;
   poll->run_script = cfg->opcache;
+  poll->plan = FCGX_POLL_ASK;
   fcgx_endpoint_init(&poll->endpoint, &cfg->addr);
   fcgx_endpoint_init(&poll->status_endpoint, &cfg->status_addr);
 }
@@ -220,11 +241,14 @@ static void opcache_done(fcgx_request_t *req) {
 
 static void start_followers(fcgx_pool_poll_t *poll) {
   const fcgx_pool_config_t *cfg = poll->cfg;
-  if (poll->result.ping_enabled)
+  if (poll->result.ping_enabled) {
     start_get(poll, &poll->ping_req, cfg->ping_path, cfg->ping_path, "");
+    fcgx_poller_add(poll->round->poller, &poll->ping_req);
+  }
   if (poll->result.opcache_enabled) {
     const char *base = strrchr(cfg->opcache_script, '/');
     start_get(poll, &poll->opcache_req, base ? base : cfg->opcache_script, cfg->opcache_script, "");
+    fcgx_poller_add(poll->round->poller, &poll->opcache_req);
   }
 }
 
@@ -318,41 +342,139 @@ static void read_kernel_queues(fcgx_pool_poll_t *const *polls, size_t n) {
   free(done);
 }
 
-void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n) {
-  fcgx_request_t **reqs = calloc(n ? 3 * n : 1, sizeof(fcgx_request_t *));
-  size_t n_reqs = 0;
-  uint64_t now = fcgx_now_ns();
+void fcgx_pools_max_connections(size_t cap) {
+  atomic_store(&max_connections, cap);
+}
 
+/* Pools in flight at once, every read together. */
+static size_t pools_limit(void) {
+  size_t fds = atomic_load(&max_connections);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < fds)
+    fds = (size_t)rl.rlim_cur / 2;
+  return fds >= FDS_PER_POOL ? fds / FDS_PER_POOL : 1;
+}
+
+/* Whether php-fpm accepted the request (and counted it), whatever came back. */
+static bool reached(const fcgx_request_t *req) {
+  return req->error_kind != FCGX_ERR_RESOLVE && req->error_kind != FCGX_ERR_REFUSED &&
+         req->error_kind != FCGX_ERR_PERMISSION && req->error_kind != FCGX_ERR_LOCAL;
+}
+
+static bool busy(const fcgx_request_t *req) {
+  return fcgx_request_events(req) != 0 || (req->phase == FCGX_REQ_DONE && !req->reported);
+}
+
+/* Every request of a pool ends here: its own handler, then the pool leaves the flight once none
+ * of its requests is left, making room for the next. */
+static void request_ended(fcgx_request_t *req) {
+  fcgx_pool_poll_t *poll = req->owner;
+  fcgx_pool_result_t *res = &poll->result;
+  if (req->ep == &poll->endpoint && reached(req)) {
+    if (req == &poll->status_req)
+      res->own_before_status++;
+    else
+      res->own_after_status++;
+  }
+  if (req == &poll->status_req)
+    (poll->cfg->has_status_addr ? status_done : status_then_followers)(req);
+  else if (req == &poll->ping_req)
+    ping_done(req);
+  else
+    opcache_done(req);
+  if (poll->in_flight && !busy(&poll->status_req) && !busy(&poll->ping_req) &&
+      !busy(&poll->opcache_req)) {
+    poll->in_flight = false;
+    poll->round->in_flight--;
+    atomic_fetch_sub(&pools_in_flight, 1);
+  }
+}
+
+static void skip(fcgx_pool_poll_t *poll, const char *why) {
+  poll->result.plan = FCGX_POLL_SKIPPED;
+  snprintf(poll->result.skipped, sizeof(poll->result.skipped), "%s", why);
+}
+
+static void start_pool(struct fcgx_poll_round *round, fcgx_pool_poll_t *poll, uint64_t now) {
+  poll->round = round;
+  poll->deadline_ns = now + (uint64_t)poll->cfg->timeout_ms * 1000000u;
+  poll->in_flight = true;
+  round->in_flight++;
+  atomic_fetch_add(&pools_in_flight, 1);
+  fcgx_request_reset(&poll->status_req);
+  fcgx_request_reset(&poll->ping_req);
+  fcgx_request_reset(&poll->opcache_req);
+  start_status(poll);
+  fcgx_poller_add(round->poller, &poll->status_req);
+  if (poll->cfg->has_status_addr)
+    start_followers(poll);
+}
+
+/* Starts the next pools while there is room: one of this read's own at least, so that every
+ * read moves on whatever the others hold. */
+static void refill(fcgx_poller_t *poller, void *ctx) {
+  struct fcgx_poll_round *round = ctx;
+  round->poller = poller;
+  for (; round->next < round->n; round->next++) {
+    fcgx_pool_poll_t *poll = round->polls[round->next];
+    if (poll->result.plan != FCGX_POLL_ASK)
+      continue;
+    if (round->in_flight > 0 && atomic_load(&pools_in_flight) >= round->limit) {
+      round->waited = true;
+      return;
+    }
+    /* A pool that waited for room starts only if it can end by the read's end; one that can
+     * start at once always does (a Timeout may be as long as the Interval). */
+    uint64_t now = fcgx_now_ns(), timeout_ns = (uint64_t)poll->cfg->timeout_ms * 1000000u;
+    uint64_t end_ns =
+        round->end_ns > round->start_ns + timeout_ns ? round->end_ns : round->start_ns + timeout_ns;
+    if (round->waited && round->end_ns != 0 && now + timeout_ns > end_ns)
+      skip(poll, "not polled in this read: it could not start in time to end within the "
+                 "Interval (every connection fcgx may open was busy: MaxConnections)");
+    else
+      start_pool(round, poll, now);
+  }
+}
+
+void fcgx_pools_prepare(fcgx_pool_poll_t *const *polls, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    memset(&polls[i]->result, 0, sizeof(polls[i]->result));
+    polls[i]->plan = FCGX_POLL_ASK;
+  }
+  read_kernel_queues(polls, n);
+}
+
+void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n, uint64_t end_ns) {
+  struct fcgx_poll_round round = {
+      .polls = polls, .n = n, .limit = pools_limit(), .start_ns = fcgx_now_ns(), .end_ns = end_ns};
   for (size_t i = 0; i < n; i++) {
     fcgx_pool_poll_t *poll = polls[i];
-    memset(&poll->result, 0, sizeof(poll->result));
-    poll->deadline_ns = now + (uint64_t)poll->cfg->timeout_ms * 1000000u;
+    fcgx_pool_result_t *res = &poll->result;
+    res->plan = poll->plan;
+    if (res->plan != FCGX_POLL_ASK)
+      continue;
     poll->format = poll->cfg->process_details ? FCGX_STATUS_FULL : FCGX_STATUS_PLAIN;
     poll->status_attempts = 0;
-    poll->status_req.on_done = poll->cfg->has_status_addr ? status_done : status_then_followers;
-    poll->ping_req.on_done = ping_done;
-    poll->opcache_req.on_done = opcache_done;
-    poll->result.ping_enabled = poll->cfg->ping_path[0] != '\0';
-    poll->result.opcache_enabled = poll->run_script;
-    if (reqs == NULL) {
-      snprintf(poll->result.status_error, sizeof(poll->result.status_error), "out of memory");
-      poll->result.status_error_kind = FCGX_ERR_IO;
-      continue;
-    }
-    reqs[n_reqs++] = &poll->status_req;
-    reqs[n_reqs++] = &poll->ping_req;
-    reqs[n_reqs++] = &poll->opcache_req;
-    start_status(poll);
-    if (poll->cfg->has_status_addr)
-      start_followers(poll);
+    poll->status_req.on_done = poll->ping_req.on_done = poll->opcache_req.on_done = request_ended;
+    res->ping_enabled = poll->cfg->ping_path[0] != '\0';
+    res->opcache_enabled = poll->run_script;
   }
-  fcgx_poller_run(reqs, n_reqs);
-  free(reqs);
+  /* each pool in flight has up to three requests */
+  if (fcgx_poller_run(3 * round.limit + 3, refill, &round) != 0)
+    for (size_t i = 0; i < n; i++)
+      if (polls[i]->result.plan == FCGX_POLL_ASK)
+        skip(polls[i], "not polled in this read: out of memory");
 
-  read_kernel_queues(polls, n);
   for (size_t i = 0; i < n; i++) {
     fcgx_pool_result_t *res = &polls[i]->result;
-    res->up = res->ping_enabled ? res->ping_ok : res->status_ok;
+    if (res->plan == FCGX_POLL_ASK &&
+        (res->status_error_kind == FCGX_ERR_LOCAL || res->ping_error_kind == FCGX_ERR_LOCAL))
+      skip(polls[i],
+           res->status_error_kind == FCGX_ERR_LOCAL ? res->status_error : res->ping_error);
+    if (res->plan == FCGX_POLL_ASK)
+      res->up = res->ping_enabled ? res->ping_ok : res->status_ok;
+    else
+      res->up = res->plan != FCGX_POLL_SKIPPED;
   }
 }
 
@@ -362,7 +484,8 @@ void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n) {
     n = 0;
   for (size_t i = 0; i < n; i++)
     each[i] = &polls[i];
-  fcgx_pools_poll_each(each, n);
+  fcgx_pools_prepare(each, n);
+  fcgx_pools_poll_each(each, n, 0);
   free(each);
 }
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #define FCGX_DEFAULT_TIMEOUT_MS 1000
+#define FCGX_DEFAULT_MAX_CONNECTIONS 128 /* sockets open at once, every read thread together */
 
 /* One pool's configuration: set once (explicit pools at start, discovered ones by the scan that
  * found them) and only read after. */
@@ -30,6 +31,10 @@ typedef struct {
   int timeout_ms;
   size_t max_reply;
   int max_children; /* pm.max_children, 0 unknown: utilisation needs it */
+  /* pm = ondemand: a pool without visitors has no worker, and one left idle for
+   * pm.process_idle_timeout (idle_timeout_s, 10 by default) exits; false when not known */
+  bool ondemand;
+  int idle_timeout_s;
 } fcgx_pool_config_t;
 
 void fcgx_pool_config_defaults(fcgx_pool_config_t *cfg);
@@ -41,7 +46,21 @@ int fcgx_pool_config_check(const fcgx_pool_config_t *cfg, char *err, size_t err_
 bool fcgx_instance_char_ok(char c);
 bool fcgx_instance_valid(const char *name);
 
+/* What a read does with a pool, chosen before it sends anything. */
+typedef enum {
+  FCGX_POLL_ASK,     /* send its requests */
+  FCGX_POLL_ASLEEP,  /* pm = ondemand with no worker and nothing queued: a request would wake it */
+  FCGX_POLL_RESTING, /* its idle workers served only our requests: left alone so they can exit */
+  FCGX_POLL_SKIPPED, /* not polled this time for want of fcgx's own means: descriptors, time */
+} fcgx_poll_plan_t;
+
 typedef struct {
+  fcgx_poll_plan_t plan; /* ASK turns into SKIPPED when the pool could not be polled */
+  char skipped[200];     /* why, when SKIPPED */
+  /* requests that reached the pool's own socket (not pm.status_listen) before its status page
+   * was made (the page counts them in `accepted conn`) and after it */
+  int own_before_status, own_after_status;
+
   bool status_ok;
   fcgx_error_kind_t status_error_kind; /* why not, with status_error */
   fpm_status_t status;
@@ -67,7 +86,9 @@ typedef struct {
   double kernel_queue, kernel_backlog;
   char kernel_queue_error[200]; /* netlink failed (not: the socket is elsewhere) */
 
-  bool up; /* ping answered as expected; status answered when ping is off */
+  /* ping answered as expected (status when ping is off); ASLEEP, RESTING: its master runs and
+   * its socket listens */
+  bool up;
 } fcgx_pool_result_t;
 
 typedef enum { FCGX_STATUS_FULL, FCGX_STATUS_PLAIN } fcgx_status_format_t;
@@ -78,13 +99,16 @@ typedef struct {
   const fcgx_pool_config_t *cfg;
   fcgx_endpoint_t endpoint;        /* cfg->addr */
   fcgx_endpoint_t status_endpoint; /* cfg->status_addr, when cfg->has_status_addr */
-  bool run_script; /* this poll runs the OPcache script: cfg->opcache unless its owner says */
+  bool run_script;       /* this poll runs the OPcache script: cfg->opcache unless its owner says */
+  fcgx_poll_plan_t plan; /* set by its owner before each poll: ASK unless it knows better */
   fcgx_request_t status_req;
   fcgx_request_t ping_req;
   fcgx_request_t opcache_req;
   fcgx_status_format_t format;
   int status_attempts;
   uint64_t deadline_ns;
+  struct fcgx_poll_round *round; /* the poll under way */
+  bool in_flight;
   fcgx_pool_result_t result;
 } fcgx_pool_poll_t;
 
@@ -92,9 +116,20 @@ typedef struct {
 void fcgx_pool_poll_init(fcgx_pool_poll_t *poll, const fcgx_pool_config_t *cfg);
 /* Looks a pool's host names up now (a unix socket needs none): 0, or -1 with err. */
 int fcgx_pool_poll_resolve(fcgx_pool_poll_t *poll, char *err, size_t err_size);
-/* Polls every pool at once, each under its own Timeout; fills each poll's result. */
-void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n);
-void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n); /* an array of them */
+/* The most connections fcgx keeps open at once, every read together (MaxConnections); fewer when
+ * RLIMIT_NOFILE is low: at most half of it, the rest is collectd's. */
+void fcgx_pools_max_connections(size_t cap);
+
+/* Starts a poll of pools: clears their results and reads the kernel's queue of each listening
+ * socket (before any request of ours joins it). Then the owner chooses each poll's plan. */
+void fcgx_pools_prepare(fcgx_pool_poll_t *const *polls, size_t n);
+/* Polls the pools whose plan is ASK, as many at once as the connection limit allows, each under
+ * its own Timeout from when its first request starts; a pool that cannot start by end_ns (0:
+ * no end) less its Timeout, or finds no file descriptor, is SKIPPED rather than reported down.
+ * Fills each poll's result. */
+void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n, uint64_t end_ns);
+/* prepare, then poll_each with every pool asked and no end: an array of them */
+void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n);
 /* Releases sockets and buffers of a finished poll (its result stays valid). */
 void fcgx_pool_poll_release(fcgx_pool_poll_t *poll);
 

@@ -2,6 +2,7 @@
 #include "pool_set.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ struct pool_set {
   bool started;     /* the first refresh has run: no more pools are added */
   bool scan_wanted; /* AutoDiscover, or an explicit pool that wants its workers */
   autodiscover_t scan;
+  autodiscover_cache_t scan_cache; /* the masters' files as the last scan found them */
   bool scan_failed;
   uint64_t generation; /* counts scans that differ from the one before */
   uint64_t scans;      /* every scan */
@@ -41,6 +43,7 @@ static pool_entry_t *entry_new(const fcgx_pool_config_t *cfg, bool discovered) {
   pool->discovered = discovered;
   pool->max_children = cfg->max_children;
   pool->opcache_reader = cfg->opcache;
+  pool->accepted_seen = pool->started_seen = NAN;
   fcgx_pool_poll_init(&pool->poll, &pool->cfg);
   return pool;
 }
@@ -130,6 +133,7 @@ void pool_set_free(pool_set_t *set) {
   }
   free(set->groups);
   autodiscover_free(&set->scan);
+  autodiscover_cache_free(&set->scan_cache);
   pthread_mutex_destroy(&set->lock);
   free(set);
 }
@@ -193,7 +197,7 @@ static void scan(pool_set_t *set) {
   char err[300];
   set->scans++;
   if (autodiscover_scan(set->proc_root, &set->discovered_defaults, configured_explicitly, set,
-                        &fresh, err, sizeof(err)) != 0) {
+                        &set->scan_cache, &fresh, err, sizeof(err)) != 0) {
     set->scan_failed = true;
     if (set->hooks.scan_failed != NULL)
       set->hooks.scan_failed(set->hooks.ctx, err); /* the last scan's pools stay */
@@ -231,11 +235,14 @@ static void map_explicit(const pool_set_t *set, pool_entry_t *pool) {
       found = &set->scan.pools[j];
   memset(&pool->master, 0, sizeof(pool->master));
   pool->max_children = pool->cfg.max_children;
+  pool->cfg.ondemand = false;
   if (found == NULL)
     return;
   pool->master = found->id;
   if (pool->max_children == 0)
     pool->max_children = found->cfg.max_children;
+  pool->cfg.ondemand = found->cfg.ondemand;
+  pool->cfg.idle_timeout_s = found->cfg.idle_timeout_s;
 }
 
 static pool_entry_t *take(pool_group_t *group, const char *name) {
@@ -271,6 +278,7 @@ static void map_discovered(pool_set_t *set, pool_group_t *group) {
     pool->master = d->id;
     pool->max_children = d->cfg.max_children;
     pool->opcache_reader = d->opcache_reader;
+    pool->may_read_cache = d->cfg.opcache && !d->chrooted;
     /* The other pools share the reader's cache, but a pool of its own mind (OPcache off by
      * php_admin_value, restrict_api) is worth one look: read it once, in the next read. */
     pool->check_opcache = !d->opcache_reader && d->cfg.opcache;
@@ -314,7 +322,6 @@ void pool_group_refresh(pool_set_t *set, pool_group_t *group, uint64_t now_ns) {
       for (size_t i = 0; i < group->n; i++)
         map_explicit(set, group->pools[i]);
     group->generation = set->generation;
-    group->next_walk_ns = 0; /* new pools, or masters changed: find their workers at once */
   }
   pthread_mutex_unlock(&set->lock);
 }
@@ -325,12 +332,17 @@ static bool wants_workers(const pool_entry_t *pool) {
   return (pool->discovered || pool->want_workers) && pool->master.master_pid > 0;
 }
 
-static void read_workers(pool_set_t *set, pool_group_t *group, uint64_t now_ns) {
+/* Reads the workers of the group's pools that have a master: every php-fpm worker on the host
+ * from one /proc walk, each read (a pool's first worker would otherwise go unseen). Returns
+ * whether the walk worked: without it, only known workers are read, and no pool can be said to
+ * have none. */
+static bool read_workers(pool_set_t *set, pool_group_t *group) {
   size_t n = 0;
+  bool walked_ok = false;
   for (size_t i = 0; i < group->n; i++)
     n += wants_workers(group->pools[i]);
   if (n == 0)
-    return;
+    return false;
   workers_of_t *of = calloc(n, sizeof(*of));
   worker_cpu_t **cpu = calloc(n, sizeof(worker_cpu_t *));
   worker_usage_t *usage = calloc(n, sizeof(*usage));
@@ -343,14 +355,10 @@ static void read_workers(pool_set_t *set, pool_group_t *group, uint64_t now_ns) 
         of[k] = group->pools[i]->master;
         cpu[k++] = &group->pools[i]->workers_cpu;
       }
-    /* Walking /proc finds new workers; in between, the known ones are read directly. */
-    if (now_ns >= group->next_walk_ns) {
-      char err[200];
-      group->next_walk_ns = now_ns + POOL_SET_RESCAN_NS;
-      if (fpm_discover_workers(set->proc_root, 0, NULL, &walked, &n_walked, err, sizeof(err)) != 0)
-        walked = NULL;
-    }
-    workers_usage(set->proc_root, of, n, walked, n_walked, cpu, usage);
+    char err[200];
+    walked_ok =
+        fpm_discover_workers(set->proc_root, 0, NULL, &walked, &n_walked, err, sizeof(err)) == 0;
+    workers_usage(set->proc_root, of, n, walked_ok ? walked : NULL, n_walked, cpu, usage);
     k = 0;
     for (size_t i = 0; i < group->n; i++)
       if (wants_workers(group->pools[i]))
@@ -360,23 +368,112 @@ static void read_workers(pool_set_t *set, pool_group_t *group, uint64_t now_ns) 
   free(of);
   free(cpu);
   free(usage);
+  return walked_ok;
 }
 
-void pool_group_poll(pool_set_t *set, pool_group_t *group, uint64_t now_ns) {
+/* What this read does with a pool, from its workers and its socket's queue read just now. */
+static fcgx_poll_plan_t plan_for(pool_entry_t *pool, bool walked, uint64_t now_ns) {
+  const fcgx_pool_result_t *res = &pool->poll.result;
+  const worker_usage_t *w = &pool->workers;
+  /* Asleep only when all of it is known: its master runs, no worker of its pool, its socket
+   * listens with nobody waiting (a visitor's connection forks the worker that accepts it). */
+  if (!pool->cfg.ondemand || !walked || !wants_workers(pool) || !w->master_alive ||
+      !res->kernel_queue_ok || res->kernel_queue > 0) {
+    pool->rest_until_ns = 0;
+    return FCGX_POLL_ASK;
+  }
+  if (w->count == 0) {
+    pool->rest_until_ns = 0;
+    pool->accepted_seen = NAN; /* its next page starts afresh */
+    return FCGX_POLL_ASLEEP;
+  }
+  /* Resting until its idle timeout has passed, and while pm is still ending its idle workers
+   * (one a second); a new worker means visitors. */
+  if (pool->rest_until_ns != 0 && w->count <= pool->rest_workers &&
+      (now_ns < pool->rest_until_ns || w->count < pool->rest_workers)) {
+    pool->rest_workers = w->count;
+    return FCGX_POLL_RESTING;
+  }
+  pool->rest_until_ns = 0;
+  return FCGX_POLL_ASK;
+}
+
+/* After an ondemand pool answered through its own socket: if `accepted conn` grew by no more
+ * than our own requests since its last page, nobody else uses it and our requests are all that
+ * keep its workers from pm.process_idle_timeout: leave it to rest. */
+static void note_own_load(pool_entry_t *pool, uint64_t now_ns) {
+  const fcgx_pool_result_t *res = &pool->poll.result;
+  if (!pool->cfg.ondemand || pool->cfg.has_status_addr || res->plan != FCGX_POLL_ASK)
+    return;
+  if (!res->status_ok) {
+    pool->accepted_seen = NAN;
+    return;
+  }
+  const fpm_status_t *st = &res->status;
+  bool quiet = st->start_time == pool->started_seen &&
+               st->accepted_conn - pool->accepted_seen <= pool->own_since + res->own_before_status;
+  pool->accepted_seen = st->accepted_conn;
+  pool->started_seen = st->start_time;
+  pool->own_since = res->own_after_status;
+  if (quiet && pool->workers.master_alive) {
+    int idle_s = pool->cfg.idle_timeout_s > 0 ? pool->cfg.idle_timeout_s : 10;
+    /* php-fpm looks for idle workers once a second */
+    pool->rest_until_ns = now_ns + (uint64_t)(idle_s + 2) * 1000000000ull;
+    pool->rest_workers = pool->workers.count;
+  }
+}
+
+/* A master's OPcache is read through its reader; when that pool sleeps, through another pool of
+ * the same master that is asked anyway, so that no pool is woken for it. */
+static void choose_cache_readers(pool_group_t *group) {
+  for (size_t i = 0; i < group->n; i++) {
+    pool_entry_t *reader = group->pools[i];
+    reader->reports_cache = reader->opcache_reader && reader->poll.plan == FCGX_POLL_ASK;
+  }
+  for (size_t i = 0; i < group->n; i++) {
+    const pool_entry_t *reader = group->pools[i];
+    if (!reader->discovered || !reader->opcache_reader || reader->reports_cache)
+      continue;
+    for (size_t j = 0; j < group->n; j++) {
+      pool_entry_t *other = group->pools[j];
+      if (other->may_read_cache && other->poll.plan == FCGX_POLL_ASK &&
+          other->master.master_pid == reader->master.master_pid &&
+          other->master.master_start == reader->master.master_start) {
+        other->reports_cache = true;
+        break;
+      }
+    }
+  }
+}
+
+void pool_group_poll(pool_set_t *set, pool_group_t *group, uint64_t now_ns, uint64_t end_ns) {
   fcgx_pool_poll_t **polls = calloc(group->n ? group->n : 1, sizeof(fcgx_pool_poll_t *));
   if (polls == NULL)
     return;
   for (size_t i = 0; i < group->n; i++) {
-    pool_entry_t *pool = group->pools[i];
-    pool->compare_now = pool->check_opcache;
-    pool->check_opcache = false; /* once */
-    pool->poll.run_script = pool->cfg.opcache && (pool->opcache_reader || pool->compare_now);
-    memset(&pool->workers, 0, sizeof(pool->workers));
-    polls[i] = &pool->poll;
+    memset(&group->pools[i]->workers, 0, sizeof(group->pools[i]->workers));
+    polls[i] = &group->pools[i]->poll;
   }
-  fcgx_pools_poll_each(polls, group->n);
+  /* Workers and queues first: they decide which pools can be asked without waking them. */
+  bool walked = read_workers(set, group);
+  fcgx_pools_prepare(polls, group->n);
+  for (size_t i = 0; i < group->n; i++) {
+    pool_entry_t *pool = group->pools[i];
+    pool->poll.plan = plan_for(pool, walked, now_ns);
+  }
+  choose_cache_readers(group);
+  for (size_t i = 0; i < group->n; i++) {
+    pool_entry_t *pool = group->pools[i];
+    pool->compare_now =
+        pool->check_opcache && pool->poll.plan == FCGX_POLL_ASK && !pool->reports_cache;
+    if (pool->compare_now)
+      pool->check_opcache = false; /* once, when it is awake anyway */
+    pool->poll.run_script = pool->cfg.opcache && (pool->reports_cache || pool->compare_now);
+  }
+  fcgx_pools_poll_each(polls, group->n, end_ns);
   free(polls);
-  read_workers(set, group, now_ns);
+  for (size_t i = 0; i < group->n; i++)
+    note_own_load(group->pools[i], now_ns);
 }
 
 void pool_group_release(pool_group_t *group) {
@@ -390,7 +487,7 @@ const pool_entry_t *pool_group_opcache_differs(const pool_group_t *group, const 
   for (size_t j = 0; j < group->n && mine->up; j++) {
     const pool_entry_t *reader = group->pools[j];
     const fcgx_pool_result_t *theirs = &reader->poll.result;
-    if (reader == pool || !reader->opcache_reader ||
+    if (reader == pool || !reader->reports_cache ||
         reader->master.master_pid != pool->master.master_pid || !theirs->opcache_ok ||
         theirs->opcache.availability != OPCACHE_OK)
       continue;

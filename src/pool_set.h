@@ -35,10 +35,19 @@ typedef struct {
   int max_children;     /* cfg.max_children, else its master's pm.max_children; 0 unknown */
   char cache_name[128]; /* the master's name for its OPcache and APCu; "" for cfg.name */
   bool opcache_reader;  /* reports its master's OPcache (every explicit pool with OPcache) */
+  bool may_read_cache;  /* a discovered pool that can stand in for its reader when that sleeps */
   bool check_opcache;   /* a discovered pool read once to compare with its master's reader */
   bool compare_now;     /* this poll's script result is for that comparison */
+  bool reports_cache;   /* this poll's script result is its master's OPcache, to report */
   worker_cpu_t workers_cpu;
   worker_usage_t workers; /* of the last poll; master_alive false: no worker figures */
+
+  /* pm = ondemand through its own socket: whether our requests alone keep its workers alive
+   * (`accepted conn` grew by no more than ours), and then until when it is left to rest */
+  double accepted_seen, started_seen; /* of its last status page; NaN: none to compare */
+  int own_since;                      /* our requests on its socket since that page */
+  uint64_t rest_until_ns;             /* 0: not resting */
+  double rest_workers;                /* its workers when last seen resting */
 
   void *user; /* the glue's own per-pool state (its complaints) */
 } pool_entry_t;
@@ -50,8 +59,8 @@ typedef struct {
   bool discovered;   /* AutoDiscover's: its entries follow the scans */
   pool_entry_t **pools;
   size_t n;
-  uint64_t generation;   /* of the scan its pools were reconciled with */
-  uint64_t next_walk_ns; /* next /proc walk to find new workers */
+  uint64_t generation; /* of the scan its pools were reconciled with */
+  void *user;          /* the glue's own per-group state */
 } pool_group_t;
 
 typedef struct {
@@ -85,9 +94,13 @@ void pool_set_free(pool_set_t *set);
  * latest scan: discovered pools come, change and go; pools learn their master (workers,
  * pm.max_children). Call on the group's read thread; now_ns from fcgx_now_ns. */
 void pool_group_refresh(pool_set_t *set, pool_group_t *group, uint64_t now_ns);
-/* Polls every pool of the group at once, then reads their workers from /proc. Each pool's
- * result is in pool->poll.result, its workers in pool->workers. */
-void pool_group_poll(pool_set_t *set, pool_group_t *group, uint64_t now_ns);
+/* Reads the group's workers from /proc and its sockets' queues from the kernel, then polls the
+ * pools that are awake, as many at once as fcgx's connection limit allows, ending by end_ns (0:
+ * no end). A pm = ondemand pool of a known master with no worker and nothing queued is asleep:
+ * sent nothing (a request would fork a worker). One whose idle workers served only our requests
+ * rests until pm.process_idle_timeout has let them exit. Each pool's result is in
+ * pool->poll.result (its plan says which), its workers in pool->workers. */
+void pool_group_poll(pool_set_t *set, pool_group_t *group, uint64_t now_ns, uint64_t end_ns);
 /* After a poll, for a pool with compare_now: whether its OPcache differs from what its master's
  * reader in the group reported (OPcache off for the pool, restrict_api). Returns that reader,
  * with why set, or NULL. */

@@ -15,27 +15,58 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int rooted_open(const char *root, const char *path, int flags) {
-  if (root[0] == '\0')
+int rooted_root_open(const char *root) {
+  return root[0] == '\0' ? ROOTED_OURS : open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+void rooted_root_close(int root_fd) {
+  if (root_fd >= 0)
+    close(root_fd);
+}
+
+int rooted_openat(int root_fd, const char *path, int flags) {
+  if (root_fd == ROOTED_OURS)
     return open(path, flags | O_CLOEXEC);
-  int dir = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0)
-    return -1;
   /* RESOLVE_NO_MAGICLINKS: no /proc/self/... inside the root either. */
   struct open_how how = {.flags = (unsigned long long)(flags | O_CLOEXEC),
                          .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-  int fd = (int)syscall(SYS_openat2, dir, path, &how, sizeof(how));
+  return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+}
+
+int rooted_open(const char *root, const char *path, int flags) {
+  int dir = rooted_root_open(root);
+  if (dir == -1)
+    return -1;
+  int fd = rooted_openat(dir, path, flags);
   int saved = errno;
-  close(dir);
+  rooted_root_close(dir);
   errno = saved;
   return fd;
 }
 
-static int add_path(char ***paths, size_t *n, const char *path) {
-  char **grown = realloc(*paths, (*n + 1) * sizeof(char *));
-  if (grown == NULL)
+int rooted_statat(int root_fd, const char *path, struct stat *st) {
+  if (root_fd == ROOTED_OURS)
+    return stat(path, st);
+  int fd = rooted_openat(root_fd, path, O_PATH);
+  if (fd < 0)
     return -1;
-  *paths = grown;
+  int rc = fstat(fd, st);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc;
+}
+
+static int add_path(char ***paths, size_t *n, const char *path) {
+  /* room for 8, then doubled at each power of two: a directory of thousands of pool files costs
+   * no quadratic copying */
+  if (*n == 0 || (*n >= 8 && (*n & (*n - 1)) == 0)) {
+    char **grown = realloc(*paths, (*n == 0 ? 8 : *n * 2) * sizeof(char *));
+    if (grown == NULL)
+      return -1;
+    *paths = grown;
+  }
+  char **grown = *paths;
   if ((grown[*n] = strdup(path)) == NULL)
     return -1;
   (*n)++;
@@ -75,9 +106,24 @@ static int own_glob(const char *pattern, char ***paths, size_t *n, char *err, si
 
 int rooted_glob(const char *root, const char *pattern, char ***paths, size_t *n, char *err,
                 size_t err_size) {
+  int dir = rooted_root_open(root);
+  if (dir == -1) {
+    *paths = NULL;
+    *n = 0;
+    snprintf(err, err_size, "a directory in it cannot be read (%s)",
+             strerror_r(errno, (char[128]){0}, 128));
+    return -1;
+  }
+  int rc = rooted_globat(dir, pattern, paths, n, err, err_size);
+  rooted_root_close(dir);
+  return rc;
+}
+
+int rooted_globat(int root_fd, const char *pattern, char ***paths, size_t *n, char *err,
+                  size_t err_size) {
   *paths = NULL;
   *n = 0;
-  if (root[0] == '\0')
+  if (root_fd == ROOTED_OURS)
     return own_glob(pattern, paths, n, err, err_size);
   const char *slash = strrchr(pattern, '/');
   if (pattern[0] != '/' || slash == NULL) {
@@ -91,7 +137,7 @@ int rooted_glob(const char *root, const char *pattern, char ***paths, size_t *n,
     return -1;
   }
   /* As glob(3) with GLOB_ERR, which php-fpm uses: a directory that cannot be read is an error. */
-  int fd = rooted_open(root, dir_path, O_RDONLY | O_DIRECTORY);
+  int fd = rooted_openat(root_fd, dir_path, O_RDONLY | O_DIRECTORY);
   if (fd < 0) {
     snprintf(err, err_size, "a directory in it cannot be read (%s)",
              errno == EXDEV ? "a link in it leads out of the master's root"
@@ -111,13 +157,18 @@ int rooted_glob(const char *root, const char *pattern, char ***paths, size_t *n,
       continue;
     char path[4096];
     snprintf(path, sizeof(path), "%s%s", dir_path, de->d_name);
-    /* What it is once resolved inside the root: a link to a directory is left out too. */
-    int file = rooted_open(root, path, O_PATH);
-    struct stat st;
-    bool regular = file >= 0 && fstat(file, &st) == 0 && !S_ISDIR(st.st_mode);
-    if (file >= 0)
-      close(file);
-    if ((regular || file < 0) && add_path(paths, n, path) != 0) {
+    /* What it is once resolved inside the root: a link to a directory is left out too (the
+     * entry's own type settles it for a plain file or directory: no lookup for thousands). */
+    bool regular = de->d_type == DT_REG, unopened = false;
+    if (de->d_type != DT_REG && de->d_type != DT_DIR) {
+      int file = rooted_openat(root_fd, path, O_PATH);
+      struct stat st;
+      regular = file >= 0 && fstat(file, &st) == 0 && !S_ISDIR(st.st_mode);
+      unopened = file < 0;
+      if (file >= 0)
+        close(file);
+    }
+    if ((regular || unopened) && add_path(paths, n, path) != 0) {
       snprintf(err, err_size, "out of memory");
       rc = -1;
     }

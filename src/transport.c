@@ -162,7 +162,7 @@ static int make_socket(const fcgx_address_t *addr, int family) {
 
 const char *fcgx_error_kind_name(fcgx_error_kind_t kind) {
   static const char *const names[] = {"none", "resolve",  "refused",     "permission", "timeout",
-                                      "i/o",  "protocol", "http status", "parse"};
+                                      "i/o",  "protocol", "http status", "parse",      "local"};
   return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
 }
 
@@ -243,6 +243,11 @@ static fcgx_error_kind_t errno_kind(int error) {
     return FCGX_ERR_PERMISSION;
   case ETIMEDOUT:
     return FCGX_ERR_TIMEOUT;
+  case EMFILE:
+  case ENFILE:
+  case ENOMEM:
+  case ENOBUFS:
+    return FCGX_ERR_LOCAL;
   default:
     return FCGX_ERR_IO;
   }
@@ -296,7 +301,7 @@ static void open_connection(fcgx_request_t *req) {
                               : strerror_r(error, buf, sizeof(buf)));
     finish(req, error == EPERM || error == EACCES ? FCGX_ERR_PERMISSION
                 : error == ESRCH                  ? FCGX_ERR_REFUSED
-                                                  : FCGX_ERR_IO);
+                                                  : errno_kind(error));
     return;
   }
   if (req->fd < 0) {

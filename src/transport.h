@@ -85,6 +85,7 @@ typedef enum {
   FCGX_ERR_PROTOCOL,    /* not FastCGI as php-fpm speaks it, or larger than allowed */
   FCGX_ERR_HTTP_STATUS, /* the reply's Status: was not 200 */
   FCGX_ERR_PARSE,       /* the body is not what was asked for */
+  FCGX_ERR_LOCAL,       /* fcgx's own lack: file descriptors (EMFILE, ENFILE), memory */
 } fcgx_error_kind_t;
 
 const char *fcgx_error_kind_name(fcgx_error_kind_t kind); /* "timeout", "refused", ... */

@@ -1,5 +1,6 @@
 /* libFuzzer target: the php-fpm configuration parser (INI values, ${VAR}, $pool, sections,
- * include=) and what fpm_config_finish makes of the pools (listen, prefix, chroot).
+ * include=) and what fpm_config_finish makes of the pools (listen, prefix, chroot); and that the
+ * lines the cache keeps of a file (fpm_config_lines_make) parse exactly as the whole text.
  * First byte: settings (bit 0: ${VAR} reads the environment block, else getenv(3); 1, 2, 3: a
  * -p prefix, a PHP_PREFIX; 3: unused; 4: include= fails; 5: no options at all); second: how
  * many bytes at the end of the input are that environment block ("NAME=value\0..."). */
@@ -17,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 typedef struct {
   const char *text;
   size_t len;
+  const fpm_config_lines_t *lines; /* parse these instead of text, when not NULL */
   const fpm_config_options_t *opt;
   fpm_config_t *cfg;
   int depth, calls;
@@ -35,8 +37,10 @@ static int include_fake(void *vctx, const char *pattern, char *err, size_t err_s
     return 0;
   ctx->calls++;
   ctx->depth++;
-  int rc = fpm_config_parse_text(ctx->cfg, ctx->text, ctx->len, "inc.conf", ctx->opt, include_fake,
-                                 ctx, err, err_size);
+  int rc = ctx->lines != NULL ? fpm_config_parse_lines(ctx->cfg, ctx->lines, "inc.conf", ctx->opt,
+                                                       include_fake, ctx, err, err_size)
+                              : fpm_config_parse_text(ctx->cfg, ctx->text, ctx->len, "inc.conf",
+                                                      ctx->opt, include_fake, ctx, err, err_size);
   ctx->depth--;
   return rc;
 }
@@ -123,16 +127,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fpm_config_t cfg;
   fpm_config_init(&cfg);
   const fpm_config_options_t *popt = (flags & 32) ? NULL : &opt;
-  include_fake_t inc = {text, text_len, popt, &cfg, 0, 0, (flags & 16) != 0};
+  include_fake_t inc = {text, text_len, NULL, popt, &cfg, 0, 0, (flags & 16) != 0};
   char err[600];
   err[0] = '\0';
-  if (fpm_config_parse_text(&cfg, text, text_len, "fuzz.conf", popt, include_fake, &inc, err,
-                            sizeof(err)) != 0) {
+  int rc = fpm_config_parse_text(&cfg, text, text_len, "fuzz.conf", popt, include_fake, &inc, err,
+                                 sizeof(err));
+  if (rc != 0) {
     if (err[0] == '\0')
       __builtin_trap();
     check_config(&cfg, false);
   } else {
     check_config(&cfg, false);
+  }
+
+  /* The same text through its kept lines: the same pools, section, error and includes. */
+  fpm_config_lines_t lines;
+  if (fpm_config_lines_make(text, text_len, &lines) == 0) {
+    if (lines.len > text_len * 2 + 16) /* varint headers: at most about one byte per line more */
+      __builtin_trap();
+    fpm_config_t again;
+    fpm_config_init(&again);
+    include_fake_t inc2 = {text, text_len, &lines, popt, &again, 0, 0, (flags & 16) != 0};
+    char err2[600];
+    err2[0] = '\0';
+    int rc2 = fpm_config_parse_lines(&again, &lines, "fuzz.conf", popt, include_fake, &inc2, err2,
+                                     sizeof(err2));
+    if (rc2 != rc || again.n_pools != cfg.n_pools || again.section != cfg.section ||
+        inc2.calls != inc.calls || (rc != 0 && strcmp(err, err2) != 0) ||
+        (cfg.n_pools > 0 && memcmp(again.pools, cfg.pools, cfg.n_pools * sizeof(*cfg.pools)) != 0))
+      __builtin_trap();
+    fpm_config_free(&again);
+    fpm_config_lines_free(&lines);
+  }
+
+  if (rc == 0) {
     if (fpm_config_finish(&cfg, popt, err, sizeof(err)) == 0)
       check_config(&cfg, true);
     else if (err[0] == '\0')

@@ -51,7 +51,7 @@ class ConfigErrors(unittest.TestCase):
     MaxReplySize 65536
     Timeout 300
     Interval 10
-'''), "  Timeout 300\n  AutoDiscover false\n"
+'''), "  Timeout 300\n  AutoDiscover false\n  MaxConnections 64\n"
               '  OPcacheScript "/usr/share/collectd/fcgx/fcgx-status.php"\n')
         tcp = block(pool("api", '''\
     Host "127.0.0.1"
@@ -75,6 +75,9 @@ class ConfigErrors(unittest.TestCase):
                              "MaxReplySize")
         self.assert_rejected(block(pool("www", GOOD_POOL), '  OPcacheScript "relative.php"\n'),
                              "OPcacheScript")
+        for value in ("0", "-1"):
+            self.assert_rejected(block(pool("www", GOOD_POOL), "  MaxConnections %s\n" % value),
+                                 "MaxConnections")
 
     def test_unknown_option(self):
         self.assert_rejected(block(pool("www", GOOD_POOL + "    Bogus 1\n")), "Bogus")

@@ -119,6 +119,9 @@ static void test_debian_layout(void **state) {
   assert_string_equal(shop->ping_response, "pong");
   assert_string_equal(shop->chroot, "/srv/shop");
   assert_int_equal(shop->max_children, 20);
+  assert_true(shop->ondemand);
+  assert_int_equal(shop->idle_timeout_s, 10);
+  assert_false(www->ondemand); /* Debian's stock pool: pm = dynamic */
 
   const fpm_pool_conf_t *p = find_pool(&cfg, "api");
   expect_tcp(&p->listen, "127.0.0.1", "9001");
@@ -308,6 +311,50 @@ static void test_sections_and_keys(void **state) {
   fpm_config_free(&cfg);
 }
 
+/* pm and pm.process_idle_timeout as php-fpm reads them (fpm_conf_set_pm, fpm_conf_set_time). */
+static void test_pm_and_idle_timeout(void **state) {
+  (void)state;
+  fpm_config_t cfg;
+  parse_ok("[a]\nlisten = /a\npm = ondemand\npm.process_idle_timeout = 10s\n"
+           "[b]\nlisten = /b\npm = OnDemand\nPM.Process_Idle_Timeout = 2m\n"
+           "[c]\nlisten = /c\npm = dynamic\npm.process_idle_timeout = 1h\n"
+           "[d]\nlisten = /d\npm = static\npm.process_idle_timeout = 2d\n"
+           "[e]\nlisten = /e\npm.process_idle_timeout = 45\n"
+           "[f]\nlisten = /f\npm = ondemand\npm.process_idle_timeout = 0s\n"
+           "[g]\nlisten = /g\npm.process_idle_timeout = -5\n"
+           "[h]\nlisten = /h\npm.process_idle_timeout = 99999999999d\n"
+           "[global]\npm = ondemand\n" /* a pool key in [global]: not read */
+           "[A]\npm = static\n",       /* reopened: a later value replaces */
+           NULL, &cfg);
+  static const struct {
+    const char *name;
+    bool ondemand;
+    int idle;
+  } want[] = {{"a", false, 10}, {"b", true, 120}, {"c", false, 3600}, {"d", false, 172800},
+              {"e", false, 45}, {"f", true, 0},   {"g", false, 0},    {"h", false, 2147472000}};
+  assert_int_equal(cfg.n_pools, 8);
+  for (size_t i = 0; i < 8; i++) {
+    const fpm_pool_conf_t *p = find_pool(&cfg, want[i].name);
+    if (p->ondemand != want[i].ondemand || p->idle_timeout_s != want[i].idle)
+      fail_msg("[%s]: ondemand %d, idle %d; expected %d, %d", want[i].name, p->ondemand,
+               p->idle_timeout_s, want[i].ondemand, want[i].idle);
+  }
+  fpm_config_free(&cfg);
+  /* no pm (php-fpm refuses the pool; not ondemand here) and no timeout: php-fpm's 10 s */
+  parse_ok("[a]\nlisten = /a\n", NULL, &cfg);
+  assert_false(cfg.pools[0].ondemand);
+  assert_int_equal(cfg.pools[0].idle_timeout_s, FPM_CONFIG_DEFAULT_IDLE_TIMEOUT);
+  fpm_config_free(&cfg);
+  /* what php-fpm itself refuses */
+  check_error("[a]\nlisten = /a\npm = lazy\n",
+              "t.conf:3: pm: \"lazy\" is an invalid process manager (static, dynamic or ondemand)");
+  check_error("[a]\nlisten = /a\npm = off\n", "t.conf:3: pm: \"\" is an invalid process manager");
+  check_error("[a]\nlisten = /a\npm.process_idle_timeout =\n",
+              "t.conf:3: pm.process_idle_timeout: invalid time value");
+  check_error("[a]\nlisten = /a\npm.process_idle_timeout = 10x\n",
+              "t.conf:3: pm.process_idle_timeout: unknown suffix used in time value \"10x\"");
+}
+
 static void test_syntax_errors(void **state) {
   (void)state;
   check_error("[a]\nlisten = /a\n#comment\n", "t.conf:3: expected key = value");
@@ -353,17 +400,26 @@ static void test_limits(void **state) {
   (void)state;
   fpm_config_t cfg;
   char err[512];
-  /* 1025 pools */
-  size_t cap = (FPM_CONFIG_MAX_POOLS + 1) * 40, len = 0;
+  /* 5,001 pools: no cap a shared host reaches; a lower guard (the real one is 100,000) stops
+   * one past it */
+  size_t cap = 5001 * 40, len = 0;
   char *text = malloc(cap);
   assert_non_null(text);
-  for (int i = 0; i <= FPM_CONFIG_MAX_POOLS; i++)
+  for (int i = 0; i < 5001; i++)
     len += (size_t)snprintf(text + len, cap - len, "[p%d]\nlisten = /run/p%d.sock\n", i, i);
   fpm_config_init(&cfg);
   assert_int_equal(
-      fpm_config_parse_text(&cfg, text, len, "many.conf", NULL, NULL, NULL, err, sizeof(err)), -1);
+      fpm_config_parse_text(&cfg, text, len, "many.conf", NULL, NULL, NULL, err, sizeof(err)), 0);
+  assert_int_equal(cfg.n_pools, 5001);
+  assert_string_equal(cfg.pools[5000].name, "p5000");
+  fpm_config_free(&cfg);
+  fpm_config_options_t guard = {.max_pools = 1024};
+  fpm_config_init(&cfg);
+  assert_int_equal(
+      fpm_config_parse_text(&cfg, text, len, "many.conf", &guard, NULL, NULL, err, sizeof(err)),
+      -1);
   assert_string_equal(err, "many.conf:2049: more than 1024 pools");
-  assert_int_equal(cfg.n_pools, FPM_CONFIG_MAX_POOLS);
+  assert_int_equal(cfg.n_pools, 1024);
   fpm_config_free(&cfg);
   free(text);
 
@@ -567,20 +623,25 @@ static void test_files(void **state) {
   assert_int_equal(fpm_config_load("/d/main.conf", &opt, &cfg, err, sizeof(err)), 0);
   fpm_config_free(&cfg);
 
-  /* more files than FPM_CONFIG_MAX_FILES */
-  for (int i = 0; i < FPM_CONFIG_MAX_FILES; i++) {
+  /* more files than the guard (lowered to 256 here; 100,000 by default) */
+  for (int i = 0; i < 256; i++) {
     char name[64], text[96];
     snprintf(name, sizeof(name), "/d/pools/p%03d.conf", i);
     snprintf(text, sizeof(text), "[p%d]\nlisten = /run/p%d.sock\n", i, i);
     write_file(dir, name, text);
   }
+  opt.max_files = 256;
   assert_int_equal(fpm_config_load("/d/main.conf", &opt, &cfg, err, sizeof(err)), -1);
   assert_non_null(strstr(err, "/d/main.conf:1: include /d/pools/*.conf: /d/pools/p255.conf: more "
                               "than 256 files included"));
+  opt.max_files = 0; /* the default: all 257 read */
+  assert_int_equal(fpm_config_load("/d/main.conf", &opt, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(cfg.n_pools, 256);
+  fpm_config_free(&cfg);
   snprintf(path, sizeof(path), "%s/d/pools/p255.conf", dir);
   assert_int_equal(unlink(path), 0);
   assert_int_equal(fpm_config_load("/d/main.conf", &opt, &cfg, err, sizeof(err)), 0);
-  assert_int_equal(cfg.n_pools, FPM_CONFIG_MAX_FILES - 1);
+  assert_int_equal(cfg.n_pools, 255);
   assert_string_equal(cfg.pools[254].name, "p254");
   assert_string_equal(cfg.pools[254].file, "/d/pools/p254.conf");
   fpm_config_free(&cfg);
@@ -673,6 +734,7 @@ int main(void) {
       cmocka_unit_test(test_values),
       cmocka_unit_test(test_env_block_edges),
       cmocka_unit_test(test_sections_and_keys),
+      cmocka_unit_test(test_pm_and_idle_timeout),
       cmocka_unit_test(test_syntax_errors),
       cmocka_unit_test(test_nul_byte),
       cmocka_unit_test(test_limits),

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "pool.h"
 
@@ -985,14 +986,11 @@ static void test_followers_share_deadline(void **state) {
   assert_false(poll.result.opcache_ok);
 }
 
-#define N_POOLS 50
-
-static void test_many_pools_concurrent(void **state) {
-  (void)state;
+/* n pools on a started peer, every request answered after 100 ms, each pool with Timeout
+ * timeout_ms. */
+static peer_t *slow_pools(int n, fcgx_pool_config_t *cfg, fcgx_pool_poll_t *polls, int timeout_ms) {
   peer_t *p = new_peer();
-  static fcgx_pool_config_t cfg[N_POOLS];
-  static fcgx_pool_poll_t polls[N_POOLS];
-  for (int i = 0; i < N_POOLS; i++) {
+  for (int i = 0; i < n; i++) {
     char name[32];
     snprintf(name, sizeof(name), "pool%02d.sock", i);
     listen_unix(p, name);
@@ -1002,13 +1000,22 @@ static void test_many_pools_concurrent(void **state) {
   peer_rule(p, SCRIPT_NAME, NULL, PEER_REPLY, opcache_stdout.data, opcache_stdout.len)->delay_ms =
       100;
   start(p);
-
-  memset(polls, 0, sizeof(polls));
-  for (int i = 0; i < N_POOLS; i++) {
+  memset(polls, 0, (size_t)n * sizeof(*polls));
+  for (int i = 0; i < n; i++) {
     config_unix(&cfg[i], peer_path(p, i));
-    cfg[i].timeout_ms = 3000;
+    cfg[i].timeout_ms = timeout_ms;
     fcgx_pool_poll_init(&polls[i], &cfg[i]);
   }
+  return p;
+}
+
+#define N_POOLS 50
+
+static void test_many_pools_concurrent(void **state) {
+  (void)state;
+  static fcgx_pool_config_t cfg[N_POOLS];
+  static fcgx_pool_poll_t polls[N_POOLS];
+  peer_t *p = slow_pools(N_POOLS, cfg, polls, 3000);
   uint64_t t0 = peer_now_ns();
   fcgx_pools_poll(polls, N_POOLS);
   double ms = (double)(peer_now_ns() - t0) / 1e6;
@@ -1034,6 +1041,169 @@ static void test_many_pools_concurrent(void **state) {
       n += p->conns[c].listener == i;
     assert_int_equal(n, 3);
   }
+}
+
+/* The most connections open at once on the peer's side, from when each was accepted to when
+ * its reply began. */
+static int peak_connections(const peer_t *p) {
+  int peak = 0;
+  for (int a = 0; a < p->n_conns; a++) {
+    int open = 0;
+    for (int b = 0; b < p->n_conns; b++)
+      open += p->conns[b].accept_ns <= p->conns[a].accept_ns &&
+              (p->conns[b].reply_ns == 0 || p->conns[b].reply_ns > p->conns[a].accept_ns);
+    peak = open > peak ? open : peak;
+  }
+  return peak;
+}
+
+#define N_BOUNDED 12
+
+/* With MaxConnections 8 (two pools of four descriptors each), pools wait their turn within the
+ * read, and each one's Timeout runs from its own start: 12 pools of 200 ms each take 6 rounds,
+ * far past one Timeout of 300 ms, and none times out. */
+static void test_connections_bounded(void **state) {
+  (void)state;
+  static fcgx_pool_config_t cfg[N_BOUNDED];
+  static fcgx_pool_poll_t polls[N_BOUNDED];
+  peer_t *p = slow_pools(N_BOUNDED, cfg, polls, 300);
+  fcgx_pools_max_connections(8);
+  uint64_t t0 = peer_now_ns();
+  fcgx_pools_poll(polls, N_BOUNDED);
+  double ms = (double)(peer_now_ns() - t0) / 1e6;
+  fcgx_pools_max_connections(FCGX_DEFAULT_MAX_CONNECTIONS);
+  for (int i = 0; i < N_BOUNDED; i++)
+    fcgx_pool_poll_release(&polls[i]);
+  peer_stop(p);
+
+  for (int i = 0; i < N_BOUNDED; i++)
+    assert_healthy(&polls[i].result, true);
+  /* two pools in flight, each with its ping and script at once after its status */
+  int peak = peak_connections(p);
+  if (peak > 4)
+    fail_msg("%d connections open at once, at most 4 allowed", peak);
+  if (ms < 6 * 200)
+    fail_msg("12 pools two at a time took only %.1f ms", ms);
+}
+
+/* A pool that could not start in time to end by the read's end is skipped, not down; one
+ * already in flight still ends under its own Timeout. */
+static void test_pools_past_the_end_skipped(void **state) {
+  (void)state;
+  peer_t *p = new_peer();
+  enum { N = 4 };
+  fcgx_pool_config_t cfg[N];
+  fcgx_pool_poll_t polls[N], *each[N];
+  for (int i = 0; i < N; i++) {
+    char name[32];
+    snprintf(name, sizeof(name), "pool%d.sock", i);
+    listen_unix(p, name);
+  }
+  peer_rule(p, "/status", "json&full", PEER_RAW, full_wire.data, full_wire.len)->delay_ms = 300;
+  rules_healthy(p);
+  start(p);
+  for (int i = 0; i < N; i++) {
+    config_unix(&cfg[i], peer_path(p, i));
+    cfg[i].timeout_ms = 1000;
+    cfg[i].opcache = false;
+    fcgx_pool_poll_init(&polls[i], &cfg[i]);
+    each[i] = &polls[i];
+  }
+  fcgx_pools_max_connections(4); /* one pool at a time */
+  fcgx_pools_prepare(each, N);
+  polls[1].plan = FCGX_POLL_ASLEEP;
+  uint64_t t0 = peer_now_ns();
+  /* Pool 0 starts at once, pool 2 after it (300 ms in) and can end by 1.6 s; pool 3 could start
+   * only after 600 ms, too late to end by then. */
+  fcgx_pools_poll_each(each, N, t0 + 1600000000u);
+  for (int i = 0; i < N; i++)
+    fcgx_pool_poll_release(&polls[i]);
+  fcgx_pool_result_t first[N];
+  for (int i = 0; i < N; i++)
+    first[i] = polls[i].result;
+  /* An end sooner than one Timeout (Timeout as long as the Interval): the first pool still
+   * starts, the ones that would have to wait do not. */
+  fcgx_pools_prepare(each, N);
+  fcgx_pools_poll_each(each, N, peer_now_ns() + 1000000u);
+  fcgx_pools_max_connections(FCGX_DEFAULT_MAX_CONNECTIONS);
+  for (int i = 0; i < N; i++)
+    fcgx_pool_poll_release(&polls[i]);
+  peer_stop(p);
+  if (!polls[0].result.up)
+    fail_msg("plan %d, status: %s, ping: %s", polls[0].result.plan, polls[0].result.status_error,
+             polls[0].result.ping_error);
+  for (int i = 1; i < N; i++)
+    assert_int_equal(polls[i].result.plan, FCGX_POLL_SKIPPED);
+  for (int i = 0; i < N; i++)
+    polls[i].result = first[i];
+
+  assert_int_equal(polls[0].result.plan, FCGX_POLL_ASK);
+  assert_true(polls[0].result.up);
+  assert_int_equal(polls[1].result.plan, FCGX_POLL_ASLEEP); /* sent nothing, up */
+  assert_true(polls[1].result.up);
+  assert_false(polls[1].result.status_ok);
+  assert_int_equal(polls[2].result.plan, FCGX_POLL_ASK);
+  assert_true(polls[2].result.up);
+  assert_int_equal(polls[3].result.plan, FCGX_POLL_SKIPPED);
+  assert_false(polls[3].result.up);
+  assert_contains(polls[3].result.skipped, "MaxConnections");
+  for (int c = 0; c < p->n_conns; c++)
+    if (p->conns[c].listener != 0 && p->conns[c].listener != 2)
+      fail_msg("a request reached pool %d", p->conns[c].listener);
+}
+
+/* What reached the pool's own socket, before its status page and after: php-fpm counts them in
+ * `accepted conn`. Through pm.status_listen, nothing reaches it. */
+static void test_own_requests_counted(void **state) {
+  (void)state;
+  peer_t *p = new_peer();
+  int own = listen_unix(p, "www.sock");
+  int status = listen_unix(p, "status.sock");
+  peer_rule(p, "/status", "json&full", PEER_REPLY, status_500, strlen(status_500))->times = 1;
+  rules_healthy(p);
+  start(p);
+  fcgx_pool_config_t cfg;
+  fcgx_pool_poll_t poll;
+  config_unix(&cfg, peer_path(p, own));
+  poll_one(&cfg, &poll);
+  assert_true(poll.result.up);
+  assert_int_equal(poll.result.own_before_status, 2); /* a 500, then the page */
+  assert_int_equal(poll.result.own_after_status, 2);  /* ping and the script */
+
+  char err[200];
+  assert_int_equal(fcgx_address_unix(&cfg.status_addr, peer_path(p, status), err, sizeof(err)), 0);
+  cfg.has_status_addr = true;
+  poll_one(&cfg, &poll);
+  peer_stop(p);
+  assert_true(poll.result.up);
+  assert_int_equal(poll.result.own_before_status, 0);
+  assert_int_equal(poll.result.own_after_status, 0);
+}
+
+/* Out of file descriptors: the pool is skipped with the reason, never reported down. */
+static void test_out_of_descriptors_skipped(void **state) {
+  (void)state;
+  peer_t *p = new_peer();
+  int l = listen_unix(p, "www.sock");
+  rules_healthy(p);
+  start(p);
+  fcgx_pool_config_t cfg;
+  fcgx_pool_poll_t poll;
+  config_unix(&cfg, peer_path(p, l));
+  struct rlimit saved, tight;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  tight = saved;
+  int lowest_free = dup(0); /* a new descriptor takes the lowest free number */
+  assert_true(lowest_free >= 0);
+  close(lowest_free);
+  tight.rlim_cur = (rlim_t)lowest_free; /* none free below the limit: socket() fails */
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  poll_one(&cfg, &poll);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  peer_stop(p);
+  assert_int_equal(poll.result.plan, FCGX_POLL_SKIPPED);
+  assert_false(poll.result.up);
+  assert_contains(poll.result.skipped, "Too many open files");
 }
 
 static void test_slow_drip(void **state) {
@@ -1638,6 +1808,10 @@ int main(void) {
       TEST(test_unresolvable_host),
       TEST(test_hung_peer),
       TEST(test_hung_beside_healthy),
+      TEST(test_connections_bounded),
+      TEST(test_pools_past_the_end_skipped),
+      TEST(test_own_requests_counted),
+      TEST(test_out_of_descriptors_skipped),
       TEST(test_followers_share_deadline),
       TEST(test_many_pools_concurrent),
       TEST(test_slow_drip),
