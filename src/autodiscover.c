@@ -125,7 +125,8 @@ struct autodiscover_master_cache {
   unsigned long long start_ticks;
   char *conf_path, *root;
   fpm_config_cache_t *files;
-  bool seen; /* by the scan under way */
+  bool seen;           /* by the scan under way */
+  fpm_master_t master; /* as the last scan found it: exec, namespaces, host name */
 };
 
 void autodiscover_cache_free(autodiscover_cache_t *cache) {
@@ -162,6 +163,7 @@ static fpm_config_cache_t *master_cache(autodiscover_cache_t *cache, const fpm_m
     if (c->pid == m->pid && c->start_ticks == m->start_ticks &&
         strcmp(c->conf_path, m->conf_path) == 0 && strcmp(c->root, root) == 0) {
       c->seen = true;
+      c->master = *m;
       return c->files;
     }
   }
@@ -173,8 +175,8 @@ static fpm_config_cache_t *master_cache(autodiscover_cache_t *cache, const fpm_m
     cache->masters = grown;
     cache->cap = cap;
   }
-  autodiscover_master_cache_t c = {m->pid,       m->start_ticks,         strdup(m->conf_path),
-                                   strdup(root), fpm_config_cache_new(), true};
+  autodiscover_master_cache_t c = {
+      m->pid, m->start_ticks, strdup(m->conf_path), strdup(root), fpm_config_cache_new(), true, *m};
   if (c.conf_path == NULL || c.root == NULL || c.files == NULL) {
     free(c.conf_path);
     free(c.root);
@@ -215,15 +217,51 @@ static int add_pool(autodiscover_t *out, size_t *cap, const discovered_pool_t *p
 }
 
 /* Adds the pools of one master, and a report line for each, polled or not and why. */
+/* Where a master's files are read: our own mount namespace and root give plain paths, as
+ * php-fpm reads them (no openat2 needed, which kernels before 5.6 and old seccomp profiles
+ * lack); another, its /proc/PID/root. */
+static const char *config_root(const fpm_master_t *m) {
+  char its_root[8] = "";
+  ssize_t len = m->root[0] ? readlink(m->root, its_root, sizeof(its_root) - 1) : -1;
+  return m->ns_known && m->same_mnt_ns && len == 1 && its_root[0] == '/' ? "" : m->root;
+}
+
+/* Whether a scan would find exactly what the last one did, so that nothing need be built: the
+ * same masters, each still trusted, in the same namespaces under the same host name, each
+ * configuration's files unchanged (a stat(2) each). A host with an untrusted or unreadable
+ * master is scanned in full. */
+static bool same_as_last_scan(autodiscover_cache_t *cache, fpm_master_t *masters, size_t n,
+                              const char *proc_root) {
+  if (cache == NULL || !cache->complete || n != cache->n)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    fpm_master_t *m = &masters[i];
+    autodiscover_master_cache_t *c = cache->masters;
+    while (c < cache->masters + cache->n && c->pid != m->pid)
+      c++;
+    if (c == cache->masters + cache->n)
+      return false;
+    const fpm_master_t *was = &c->master;
+    char why[300];
+    if (c->start_ticks != m->start_ticks || m->conf_truncated ||
+        strcmp(c->conf_path, m->conf_path) != 0 || m->exec_cookie != was->exec_cookie ||
+        !trusted_master(m, why, sizeof(why)))
+      return false;
+    fpm_master_namespaces(proc_root, m);
+    fpm_config_options_t opt = {.root = config_root(m)};
+    if (m->same_mnt_ns != was->same_mnt_ns || m->other_net_ns != was->other_net_ns ||
+        m->net_ns_error != was->net_ns_error || strcmp(m->net_ns, was->net_ns) != 0 ||
+        strcmp(m->hostname, was->hostname) != 0 || strcmp(c->root, opt.root) != 0 ||
+        !fpm_config_cache_fresh(c->files, m->conf_path, &opt))
+      return false;
+  }
+  return true;
+}
+
 static void add_master(autodiscover_t *out, size_t *cap, fpm_master_t *m, const char *proc_root,
                        const fcgx_pool_config_t *defaults, autodiscover_cache_t *cache) {
   fpm_config_t conf;
-  /* Our own mount namespace and root: plain paths, as php-fpm reads them (no openat2 needed,
-   * which kernels before 5.6 and old seccomp profiles lack). */
-  char its_root[8] = "";
-  ssize_t len = m->root[0] ? readlink(m->root, its_root, sizeof(its_root) - 1) : -1;
-  bool ours = m->ns_known && m->same_mnt_ns && len == 1 && its_root[0] == '/';
-  fpm_config_options_t opt = {.root = ours ? "" : m->root};
+  fpm_config_options_t opt = {.root = config_root(m)};
   char err[600], instance[128];
   if (m->conf_truncated) {
     autodiscover_report(out, "master %d not read: its title cuts its configuration path (%s...)",
@@ -365,6 +403,19 @@ int autodiscover_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
   memset(out, 0, sizeof(*out));
   if (fpm_discover_masters(proc_root, &masters, &n_masters, err, err_size) != 0)
     return -1; /* the cache stays as it was: the next scan may see the masters again */
+  if (same_as_last_scan(cache, masters, n_masters, proc_root)) {
+    free(masters);
+    memset(&cache->last, 0, sizeof(cache->last));
+    cache->last.masters = cache->last.reused = n_masters;
+    for (size_t i = 0; i < cache->n; i++) {
+      fpm_config_cache_stats_t st;
+      fpm_config_cache_stats(cache->masters[i].files, &st);
+      cache->last.files_known += st.files_known;
+      cache->last.globs += st.globs;
+    }
+    out->unchanged = true;
+    return 0;
+  }
   if (cache != NULL) {
     memset(&cache->last, 0, sizeof(cache->last));
     for (size_t i = 0; i < cache->n; i++)
@@ -374,8 +425,11 @@ int autodiscover_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
   for (size_t i = 0; i < n_masters; i++)
     add_master(out, &cap, &masters[i], proc_root, defaults, cache);
   free(masters);
-  if (cache != NULL)
+  if (cache != NULL) {
     forget_unseen(cache);
+    /* every master has its files cached: the next scan may compare them one for one */
+    cache->complete = cache->n == n_masters;
+  }
 
   /* Equal names are found by sorting, not by comparing every pair: a shared host has
    * thousands of pools. */

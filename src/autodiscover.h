@@ -26,6 +26,9 @@ typedef struct {
    * what to add to a pool without pm.status_path). */
   char *report;
   size_t report_len, report_cap;
+  /* Nothing changed since the scan before (the cache tells): no pool nor report was built; that
+   * scan's result stands. */
+  bool unchanged;
 } autodiscover_t;
 
 /* What one scan leaves for the next (they run every few seconds): per master, by pid, start time,
@@ -47,6 +50,7 @@ typedef struct {
 typedef struct {
   autodiscover_master_cache_t *masters;
   size_t n, cap;
+  bool complete;                   /* the last scan cached every master it found */
   autodiscover_cache_stats_t last; /* the last scan's, bytes aside */
 } autodiscover_cache_t;
 

@@ -1606,6 +1606,35 @@ static int reuse_result(const fpm_config_cache_t *c, fpm_config_t *cfg, char *er
   return 0;
 }
 
+/* opt->root without trailing slashes, so that a match minus strlen(root) is the master's path. */
+static void root_of(const fpm_config_options_t *opt, char *root, size_t size) {
+  snprintf(root, size, "%s", opt->root != NULL ? opt->root : "");
+  for (size_t n = strlen(root); n > 0 && root[n - 1] == '/'; n--)
+    root[n - 1] = '\0';
+}
+
+bool fpm_config_cache_fresh(fpm_config_cache_t *cache, const char *conf_path,
+                            const fpm_config_options_t *opt) {
+  fpm_config_options_t none = {0};
+  char root[PATH_MAX];
+  if (opt == NULL)
+    opt = &none;
+  root_of(opt, root, sizeof(root));
+  size_t key_len = 0;
+  unsigned char *key = cache_key(conf_path, root, opt, &key_len);
+  bool fresh = key != NULL && cache->have_result && key_len == cache->key_len &&
+               memcmp(key, cache->key, key_len) == 0;
+  free(key);
+  int root_fd = fresh ? rooted_root_open(root) : -1;
+  memset(&cache->stats, 0, sizeof(cache->stats));
+  fresh = fresh && root_fd != -1 && cache_unchanged(cache, root_fd);
+  cache->stats.reused = fresh;
+  seen_free(cache);
+  if (root_fd != -1)
+    rooted_root_close(root_fd);
+  return fresh;
+}
+
 int fpm_config_load_cached(const char *conf_path, const fpm_config_options_t *opt,
                            fpm_config_cache_t *cache, fpm_config_t *cfg, char *err,
                            size_t err_size) {
@@ -1614,10 +1643,7 @@ int fpm_config_load_cached(const char *conf_path, const fpm_config_options_t *op
   if (opt == NULL)
     opt = &none;
   fpm_config_init(cfg);
-  /* Without trailing slashes, so that a match minus strlen(root) is the master's path. */
-  snprintf(root, sizeof(root), "%s", opt->root != NULL ? opt->root : "");
-  for (size_t n = strlen(root); n > 0 && root[n - 1] == '/'; n--)
-    root[n - 1] = '\0';
+  root_of(opt, root, sizeof(root));
   if (conf_path[0] != '/') {
     snprintf(err, err_size, "%s: not an absolute path", conf_path);
     return -1;

@@ -147,6 +147,10 @@ void fpm_config_cache_stats(const fpm_config_cache_t *cache, fpm_config_cache_st
 int fpm_config_load_cached(const char *conf_path, const fpm_config_options_t *opt,
                            fpm_config_cache_t *cache, fpm_config_t *cfg, char *err,
                            size_t err_size);
+/* Whether a load through cache would give its last result again, reading no file: the same
+ * configuration and options, and no stamp changed. Only stats. */
+bool fpm_config_cache_fresh(fpm_config_cache_t *cache, const char *conf_path,
+                            const fpm_config_options_t *opt);
 
 /* php-fpm's listen syntax ("/path", "relative/path", "9000", "host:9000", "[::1]:9000") to an
  * address; relative paths are joined to prefix. Returns 0, or -1 with err set. */

@@ -206,7 +206,7 @@ static void scan(pool_set_t *set) {
   if (set->scan_failed && set->hooks.scan_failed != NULL)
     set->hooks.scan_failed(set->hooks.ctx, NULL);
   set->scan_failed = false;
-  if (set->generation > 0 && autodiscover_same(&set->scan, &fresh)) {
+  if (set->generation > 0 && (fresh.unchanged || autodiscover_same(&set->scan, &fresh))) {
     autodiscover_free(&fresh);
     return;
   }
