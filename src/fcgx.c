@@ -417,11 +417,11 @@ static int fcgx_read(user_data_t *ud) {
   pool_group_poll(set, group, start_ns,
                   start_ns + (uint64_t)(CDTIME_T_TO_DOUBLE(interval) * 0.9 * 1e9));
   size_t skipped = 0;
-  const char *why = NULL;
+  const pool_entry_t *first_skipped = NULL;
   for (size_t i = 0; i < group->n; i++) {
     pool_entry_t *pool = group->pools[i];
     if (pool->poll.result.plan == FCGX_POLL_SKIPPED) { /* no figure, not down: fcgx's fault */
-      why = why != NULL ? why : pool->poll.result.skipped;
+      first_skipped = first_skipped != NULL ? first_skipped : pool;
       skipped++;
       continue;
     }
@@ -443,8 +443,9 @@ static int fcgx_read(user_data_t *ud) {
   c_complain_t *complaint = group->user;
   if (skipped > 0)
     c_complain(LOG_WARNING, complaint,
-               PLUGIN " plugin: %zu of %zu pools not polled in this read, e.g.: %s", skipped,
-               group->n, why);
+               PLUGIN " plugin: %zu of %zu pools not polled in this read (no value, not down), "
+                      "e.g. \"%s\": %s",
+               skipped, group->n, first_skipped->cfg.name, first_skipped->poll.result.skipped);
   else
     c_release(LOG_INFO, complaint, PLUGIN " plugin: every pool polled again");
   pool_group_release(group);

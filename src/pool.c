@@ -16,6 +16,8 @@
 /* A pool in flight holds up to three sockets (status, ping, script through pm.status_listen) and,
  * while one connects inside a container's root, the socket file's O_PATH descriptor. */
 #define FDS_PER_POOL 4
+/* A pool that waited for a connection starts only with at least this much of the read left. */
+#define MIN_SLICE_NS (100u * 1000000u)
 
 /* Every read thread's pools in flight together, against one limit: descriptors are the
  * process's. */
@@ -28,7 +30,7 @@ struct fcgx_poll_round {
   size_t n, next;
   size_t in_flight, limit;
   bool waited; /* a pool had to wait for room */
-  uint64_t start_ns, end_ns;
+  uint64_t end_ns;
   fcgx_poller_t *poller;
 };
 
@@ -239,17 +241,26 @@ static void opcache_done(fcgx_request_t *req) {
   res->opcache_seconds = fcgx_request_seconds(req);
 }
 
+static void start_script(fcgx_pool_poll_t *poll) {
+  const char *path = poll->cfg->opcache_script, *base = strrchr(path, '/');
+  start_get(poll, &poll->opcache_req, base ? base : path, path, "");
+  fcgx_poller_add(poll->round->poller, &poll->opcache_req);
+}
+
+/* An ondemand pool's own workers are asked one request at a time: two at once would make
+ * php-fpm fork a second worker for fcgx alone. */
+static bool one_at_a_time(const fcgx_pool_poll_t *poll) {
+  return poll->cfg->ondemand && !poll->cfg->has_status_addr;
+}
+
 static void start_followers(fcgx_pool_poll_t *poll) {
   const fcgx_pool_config_t *cfg = poll->cfg;
   if (poll->result.ping_enabled) {
     start_get(poll, &poll->ping_req, cfg->ping_path, cfg->ping_path, "");
     fcgx_poller_add(poll->round->poller, &poll->ping_req);
   }
-  if (poll->result.opcache_enabled) {
-    const char *base = strrchr(cfg->opcache_script, '/');
-    start_get(poll, &poll->opcache_req, base ? base : cfg->opcache_script, cfg->opcache_script, "");
-    fcgx_poller_add(poll->round->poller, &poll->opcache_req);
-  }
+  if (poll->result.opcache_enabled && !(poll->result.ping_enabled && one_at_a_time(poll)))
+    start_script(poll);
 }
 
 /* Through the pool's own socket, ping and the OPcache script start once status has answered:
@@ -378,9 +389,11 @@ static void request_ended(fcgx_request_t *req) {
   }
   if (req == &poll->status_req)
     (poll->cfg->has_status_addr ? status_done : status_then_followers)(req);
-  else if (req == &poll->ping_req)
+  else if (req == &poll->ping_req) {
     ping_done(req);
-  else
+    if (poll->result.opcache_enabled && one_at_a_time(poll) && req->ok)
+      start_script(poll); /* after ping, not beside it */
+  } else
     opcache_done(req);
   if (poll->in_flight && !busy(&poll->status_req) && !busy(&poll->ping_req) &&
       !busy(&poll->opcache_req)) {
@@ -395,9 +408,10 @@ static void skip(fcgx_pool_poll_t *poll, const char *why) {
   snprintf(poll->result.skipped, sizeof(poll->result.skipped), "%s", why);
 }
 
-static void start_pool(struct fcgx_poll_round *round, fcgx_pool_poll_t *poll, uint64_t now) {
+static void start_pool(struct fcgx_poll_round *round, fcgx_pool_poll_t *poll,
+                       uint64_t deadline_ns) {
   poll->round = round;
-  poll->deadline_ns = now + (uint64_t)poll->cfg->timeout_ms * 1000000u;
+  poll->deadline_ns = deadline_ns;
   poll->in_flight = true;
   round->in_flight++;
   atomic_fetch_add(&pools_in_flight, 1);
@@ -423,16 +437,16 @@ static void refill(fcgx_poller_t *poller, void *ctx) {
       round->waited = true;
       return;
     }
-    /* A pool that waited for room starts only if it can end by the read's end; one that can
-     * start at once always does (a Timeout may be as long as the Interval). */
-    uint64_t now = fcgx_now_ns(), timeout_ns = (uint64_t)poll->cfg->timeout_ms * 1000000u;
-    uint64_t end_ns =
-        round->end_ns > round->start_ns + timeout_ns ? round->end_ns : round->start_ns + timeout_ns;
-    if (round->waited && round->end_ns != 0 && now + timeout_ns > end_ns)
-      skip(poll, "not polled in this read: it could not start in time to end within the "
-                 "Interval (every connection fcgx may open was busy: MaxConnections)");
+    /* One that can start at once has its whole Timeout (which may be as long as the
+     * Interval); one that waited for room, what is left of the read, if enough. */
+    uint64_t now = fcgx_now_ns();
+    uint64_t deadline_ns = now + (uint64_t)poll->cfg->timeout_ms * 1000000u;
+    poll->cut_short = round->waited && round->end_ns != 0 && deadline_ns > round->end_ns;
+    if (poll->cut_short && round->end_ns < now + MIN_SLICE_NS)
+      skip(poll, "the read ran out of time before it could start (every connection fcgx may "
+                 "open was busy: MaxConnections)");
     else
-      start_pool(round, poll, now);
+      start_pool(round, poll, poll->cut_short ? round->end_ns : deadline_ns);
   }
 }
 
@@ -445,8 +459,7 @@ void fcgx_pools_prepare(fcgx_pool_poll_t *const *polls, size_t n) {
 }
 
 void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n, uint64_t end_ns) {
-  struct fcgx_poll_round round = {
-      .polls = polls, .n = n, .limit = pools_limit(), .start_ns = fcgx_now_ns(), .end_ns = end_ns};
+  struct fcgx_poll_round round = {.polls = polls, .n = n, .limit = pools_limit(), .end_ns = end_ns};
   for (size_t i = 0; i < n; i++) {
     fcgx_pool_poll_t *poll = polls[i];
     fcgx_pool_result_t *res = &poll->result;
@@ -463,12 +476,19 @@ void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n, uint64_t end
   if (fcgx_poller_run(3 * round.limit + 3, refill, &round) != 0)
     for (size_t i = 0; i < n; i++)
       if (polls[i]->result.plan == FCGX_POLL_ASK)
-        skip(polls[i], "not polled in this read: out of memory");
+        skip(polls[i], "out of memory");
 
   for (size_t i = 0; i < n; i++) {
     fcgx_pool_result_t *res = &polls[i]->result;
-    if (res->plan == FCGX_POLL_ASK &&
-        (res->status_error_kind == FCGX_ERR_LOCAL || res->ping_error_kind == FCGX_ERR_LOCAL))
+    /* Not the pool's fault: fcgx's lack of descriptors, or a deadline cut short by the read's
+     * end rather than the pool's own Timeout. */
+    bool short_timeout = polls[i]->cut_short && (res->status_error_kind == FCGX_ERR_TIMEOUT ||
+                                                 res->ping_error_kind == FCGX_ERR_TIMEOUT);
+    if (res->plan == FCGX_POLL_ASK && short_timeout)
+      skip(polls[i], "the read ran out of time before its Timeout (it waited for a connection: "
+                     "MaxConnections)");
+    else if (res->plan == FCGX_POLL_ASK &&
+             (res->status_error_kind == FCGX_ERR_LOCAL || res->ping_error_kind == FCGX_ERR_LOCAL))
       skip(polls[i],
            res->status_error_kind == FCGX_ERR_LOCAL ? res->status_error : res->ping_error);
     if (res->plan == FCGX_POLL_ASK)

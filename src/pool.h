@@ -109,6 +109,7 @@ typedef struct {
   uint64_t deadline_ns;
   struct fcgx_poll_round *round; /* the poll under way */
   bool in_flight;
+  bool cut_short; /* it waited for room: its deadline is the read's end, sooner than Timeout */
   fcgx_pool_result_t result;
 } fcgx_pool_poll_t;
 
@@ -123,10 +124,11 @@ void fcgx_pools_max_connections(size_t cap);
 /* Starts a poll of pools: clears their results and reads the kernel's queue of each listening
  * socket (before any request of ours joins it). Then the owner chooses each poll's plan. */
 void fcgx_pools_prepare(fcgx_pool_poll_t *const *polls, size_t n);
-/* Polls the pools whose plan is ASK, as many at once as the connection limit allows, each under
- * its own Timeout from when its first request starts; a pool that cannot start by end_ns (0:
- * no end) less its Timeout, or finds no file descriptor, is SKIPPED rather than reported down.
- * Fills each poll's result. */
+/* Polls the pools whose plan is ASK, in their order, as many at once as the connection limit
+ * allows, each under its own Timeout from when its first request starts. One that had to wait
+ * for room ends by end_ns at the latest (0: no end): if that cut its Timeout short and it timed
+ * out, or it found no file descriptor, it is SKIPPED rather than reported down. Fills each
+ * poll's result. */
 void fcgx_pools_poll_each(fcgx_pool_poll_t *const *polls, size_t n, uint64_t end_ns);
 /* prepare, then poll_each with every pool asked and no end: an array of them */
 void fcgx_pools_poll(fcgx_pool_poll_t *polls, size_t n);

@@ -450,9 +450,11 @@ void pool_group_poll(pool_set_t *set, pool_group_t *group, uint64_t now_ns, uint
   fcgx_pool_poll_t **polls = calloc(group->n ? group->n : 1, sizeof(fcgx_pool_poll_t *));
   if (polls == NULL)
     return;
+  /* In turn from where the read before ran out of room, so that no pool is always last. */
+  size_t first = group->first < group->n ? group->first : 0;
   for (size_t i = 0; i < group->n; i++) {
     memset(&group->pools[i]->workers, 0, sizeof(group->pools[i]->workers));
-    polls[i] = &group->pools[i]->poll;
+    polls[i] = &group->pools[(first + i) % group->n]->poll;
   }
   /* Workers and queues first: they decide which pools can be asked without waking them. */
   bool walked = read_workers(set, group);
@@ -471,6 +473,11 @@ void pool_group_poll(pool_set_t *set, pool_group_t *group, uint64_t now_ns, uint
     pool->poll.run_script = pool->cfg.opcache && (pool->reports_cache || pool->compare_now);
   }
   fcgx_pools_poll_each(polls, group->n, end_ns);
+  for (size_t i = 0; i < group->n; i++)
+    if (polls[i]->result.plan == FCGX_POLL_SKIPPED) {
+      group->first = (first + i) % group->n;
+      break;
+    }
   free(polls);
   for (size_t i = 0; i < group->n; i++)
     note_own_load(group->pools[i], now_ns);

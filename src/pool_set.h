@@ -60,6 +60,7 @@ typedef struct {
   pool_entry_t **pools;
   size_t n;
   uint64_t generation; /* of the scan its pools were reconciled with */
+  size_t first;        /* asked first in the next read: one the read before could not poll */
   void *user;          /* the glue's own per-group state */
 } pool_group_t;
 

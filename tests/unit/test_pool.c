@@ -330,6 +330,33 @@ static void test_order_own_socket(void **state) {
 }
 
 /* With pm.status_listen, all three go to the status address at once; nothing to the pool's. */
+/* An ondemand pool's own socket gets one request at a time: the script after ping's reply, so
+ * php-fpm never forks a second worker for fcgx's requests. */
+static void test_order_ondemand_one_at_a_time(void **state) {
+  (void)state;
+  peer_t *p = new_peer();
+  int l = listen_unix(p, "www.sock");
+  peer_rule(p, "/ping", NULL, PEER_RAW, ping_wire.data, ping_wire.len)->delay_ms = 50;
+  rules_healthy(p);
+  start(p);
+
+  fcgx_pool_config_t cfg;
+  fcgx_pool_poll_t poll;
+  config_unix(&cfg, peer_path(p, l));
+  cfg.ondemand = true;
+  poll_one(&cfg, &poll);
+  peer_stop(p);
+
+  assert_healthy(&poll.result, true);
+  assert_int_equal(p->n_conns, 3);
+  const peer_conn_t *ping = peer_find(p, "/ping", 0);
+  const peer_conn_t *script = peer_find(p, SCRIPT_NAME, 0);
+  assert_non_null(ping);
+  assert_non_null(script);
+  if (script->accept_seq < ping->reply_seq || script->accept_ns < ping->reply_ns)
+    fail_msg("the script connected before ping's reply");
+}
+
 static void test_order_status_addr(void **state) {
   (void)state;
   peer_t *p = new_peer();
@@ -1112,17 +1139,17 @@ static void test_pools_past_the_end_skipped(void **state) {
   fcgx_pools_max_connections(4); /* one pool at a time */
   fcgx_pools_prepare(each, N);
   polls[1].plan = FCGX_POLL_ASLEEP;
-  uint64_t t0 = peer_now_ns();
-  /* Pool 0 starts at once, pool 2 after it (300 ms in) and can end by 1.6 s; pool 3 could start
-   * only after 600 ms, too late to end by then. */
-  fcgx_pools_poll_each(each, N, t0 + 1600000000u);
+  /* The read ends at 800 ms. Pool 0 starts at once with its whole Timeout and answers at 300
+   * ms; pool 2 waits for it, starts with the read's end as its deadline and answers by 600 ms;
+   * pool 3 starts after that and its 300 ms reply would come after the end: skipped, not down. */
+  fcgx_pools_poll_each(each, N, peer_now_ns() + 800000000u);
   for (int i = 0; i < N; i++)
     fcgx_pool_poll_release(&polls[i]);
   fcgx_pool_result_t first[N];
   for (int i = 0; i < N; i++)
     first[i] = polls[i].result;
   /* An end sooner than one Timeout (Timeout as long as the Interval): the first pool still
-   * starts, the ones that would have to wait do not. */
+   * starts, with its whole Timeout; the ones that would have to wait do not. */
   fcgx_pools_prepare(each, N);
   fcgx_pools_poll_each(each, N, peer_now_ns() + 1000000u);
   fcgx_pools_max_connections(FCGX_DEFAULT_MAX_CONNECTIONS);
@@ -1134,22 +1161,21 @@ static void test_pools_past_the_end_skipped(void **state) {
              polls[0].result.ping_error);
   for (int i = 1; i < N; i++)
     assert_int_equal(polls[i].result.plan, FCGX_POLL_SKIPPED);
-  for (int i = 0; i < N; i++)
-    polls[i].result = first[i];
+  assert_contains(polls[1].result.skipped, "before it could start");
 
-  assert_int_equal(polls[0].result.plan, FCGX_POLL_ASK);
-  assert_true(polls[0].result.up);
-  assert_int_equal(polls[1].result.plan, FCGX_POLL_ASLEEP); /* sent nothing, up */
-  assert_true(polls[1].result.up);
-  assert_false(polls[1].result.status_ok);
-  assert_int_equal(polls[2].result.plan, FCGX_POLL_ASK);
-  assert_true(polls[2].result.up);
-  assert_int_equal(polls[3].result.plan, FCGX_POLL_SKIPPED);
-  assert_false(polls[3].result.up);
-  assert_contains(polls[3].result.skipped, "MaxConnections");
+  assert_int_equal(first[0].plan, FCGX_POLL_ASK);
+  assert_true(first[0].up);
+  assert_int_equal(first[1].plan, FCGX_POLL_ASLEEP); /* sent nothing, up */
+  assert_true(first[1].up);
+  assert_false(first[1].status_ok);
+  if (first[2].plan != FCGX_POLL_ASK || !first[2].up)
+    fail_msg("pool 2: plan %d, %s", first[2].plan, first[2].skipped);
+  assert_int_equal(first[3].plan, FCGX_POLL_SKIPPED);
+  assert_false(first[3].up);
+  assert_contains(first[3].skipped, "MaxConnections");
   for (int c = 0; c < p->n_conns; c++)
-    if (p->conns[c].listener != 0 && p->conns[c].listener != 2)
-      fail_msg("a request reached pool %d", p->conns[c].listener);
+    if (p->conns[c].listener == 1)
+      fail_msg("a request reached the pool that sleeps");
 }
 
 /* What reached the pool's own socket, before its status page and after: php-fpm counts them in
@@ -1784,6 +1810,7 @@ int main(void) {
       TEST(test_poll_struct_reused),
       TEST(test_order_own_socket),
       TEST(test_order_status_addr),
+      TEST(test_order_ondemand_one_at_a_time),
       TEST(test_status_500_then_200),
       TEST(test_status_503_then_200),
       TEST(test_status_500_twice),
