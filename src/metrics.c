@@ -47,6 +47,8 @@ FIELD_GETTER(memory, full(s) && s->res->status.memory_samples > 0, &s->res->stat
 FIELD_GETTER(status_time, status(s), s->res)
 FIELD_GETTER(ping_time, s->res->ping_ok, s->res)
 FIELD_GETTER(kernel_queue, s->res->kernel_queue_ok, s->res)
+/* the backlog is the pool's configuration, not its state: not repeated while it sleeps */
+FIELD_GETTER(kernel_backlog, s->res->kernel_queue_ok && s->res->plan != FCGX_POLL_ASLEEP, s->res)
 FIELD_GETTER(cache_figure, opcache(s), &s->res->opcache)
 FIELD_GETTER(strings, opcache(s) && s->res->opcache.has_strings, &s->res->opcache)
 FIELD_GETTER(jit, opcache(s) && s->res->opcache.has_jit, &s->res->opcache)
@@ -59,21 +61,17 @@ FIELD_GETTER(workers,
              s->workers != NULL && s->workers->master_alive && s->res->plan != FCGX_POLL_ASLEEP,
              s->workers)
 
-/* A pool not asked this read (asleep, resting): /proc counts its workers, and an asleep one has
- * none, so none is active or idle. A resting one's workers may have a visitor by now. */
+/* A pool not asked this read (asleep, resting): /proc counts its workers, none when asleep.
+ * Only the total: one value list is all an asleep pool costs for it (on a shared host, nine
+ * pools in ten). */
 static bool processes(const metric_t *m, const metric_source_t *s, double *v) {
   if (status(s))
     return pool_figure(m, s, v);
   fcgx_poll_plan_t plan = s->res->plan;
   if ((plan != FCGX_POLL_ASLEEP && plan != FCGX_POLL_RESTING) || s->workers == NULL ||
-      !s->workers->master_alive)
+      !s->workers->master_alive || m->offset != offsetof(fpm_status_t, total_processes))
     return false;
-  if (m->offset == offsetof(fpm_status_t, total_processes))
-    *v = s->workers->count;
-  else if (plan == FCGX_POLL_ASLEEP)
-    *v = 0;
-  else
-    return false;
+  *v = s->workers->count;
   return true;
 }
 
@@ -140,8 +138,8 @@ static bool workers_cpu(const metric_t *m, const metric_source_t *s, double *v) 
 
 const metric_t fcgx_metrics[] = {
     POOL("fpm_up", NULL, G, up, 0),
-    POOL("fpm_processes", "active", G, processes, ST(active_processes)),
-    POOL("fpm_processes", "idle", G, processes, ST(idle_processes)),
+    POOL("fpm_processes", "active", G, pool_figure, ST(active_processes)),
+    POOL("fpm_processes", "idle", G, pool_figure, ST(idle_processes)),
     POOL("fpm_processes", "total", G, processes, ST(total_processes)),
     POOL("fpm_processes", "max_active", G, pool_figure, ST(max_active_processes)),
     POOL("fpm_requests", "accepted", D, pool_figure, ST(accepted_conn)),
@@ -172,7 +170,7 @@ const metric_t fcgx_metrics[] = {
     POOL("fpm_response_time", "ping", G, ping_time, RES(ping_seconds)),
     /* The kernel's figures come whatever php-fpm answered: they show a saturated pool. */
     POOL("fpm_queue", "kernel", G, kernel_queue, RES(kernel_queue)),
-    POOL("fpm_queue", "kernel_max", G, kernel_queue, RES(kernel_backlog)),
+    POOL("fpm_queue", "kernel_max", G, kernel_backlog, RES(kernel_backlog)),
 
     CACHE("opcache_state", "enabled", G, opcache_enabled, 0),
     CACHE("opcache_state", "cache_full", G, cache_full, 0),

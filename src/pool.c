@@ -400,6 +400,8 @@ static void request_ended(fcgx_request_t *req) {
     poll->in_flight = false;
     poll->round->in_flight--;
     atomic_fetch_sub(&pools_in_flight, 1);
+    /* its replies are parsed: buffers go now, not after thousands of pools have added theirs */
+    fcgx_pool_poll_release(poll);
   }
 }
 
