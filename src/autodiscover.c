@@ -99,8 +99,9 @@ void autodiscover_report(autodiscover_t *out, const char *fmt, ...) {
   vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
   /* A container writes its titles and host name: no control character of its reaches the log
-   * (a line break would forge a line), but the placeholder's own mark (POOL_LINE). */
-  for (char *p = line + (fmt[0] == POOL_LINE[0]); *p; p++)
+   * (a line break would forge a line), but our own marks (POOL_LINE, AUTODISCOVER_WARNING). */
+  bool marked = fmt[0] == POOL_LINE[0] || fmt[0] == AUTODISCOVER_WARNING[0];
+  for (char *p = line + marked; *p; p++)
     if ((unsigned char)*p < ' ' || *p == 0x7f)
       *p = '?';
   size_t len = strlen(line);
@@ -264,12 +265,15 @@ static void add_master(autodiscover_t *out, size_t *cap, fpm_master_t *m, const 
   fpm_config_options_t opt = {.root = config_root(m)};
   char err[600], instance[128];
   if (m->conf_truncated) {
-    autodiscover_report(out, "master %d not read: its title cuts its configuration path (%s...)",
+    autodiscover_report(out,
+                        AUTODISCOVER_WARNING
+                        "master %d not read: its title cuts its configuration path (%s...)",
                         (int)m->pid, m->conf_path);
     return;
   }
   if (!trusted_master(m, err, sizeof(err))) {
-    autodiscover_report(out, "master %d (%s) not read: %s", (int)m->pid, m->conf_path, err);
+    autodiscover_report(out, AUTODISCOVER_WARNING "master %d (%s) not read: %s", (int)m->pid,
+                        m->conf_path, err);
     return;
   }
   fpm_master_namespaces(proc_root, m); /* only now: it enters the master's namespaces */
@@ -287,8 +291,9 @@ static void add_master(autodiscover_t *out, size_t *cap, fpm_master_t *m, const 
     cache->last.globs += st.globs;
   }
   if (loaded != 0) {
-    autodiscover_report(out, "master %d (%s): cannot read its configuration: %s", (int)m->pid,
-                        m->conf_path, err);
+    autodiscover_report(out,
+                        AUTODISCOVER_WARNING "master %d (%s): cannot read its configuration: %s",
+                        (int)m->pid, m->conf_path, err);
     return;
   }
   autodiscover_report(out, "master %d (%s)%s%s%s: %zu pool(s); its OPcache as \"%s\"", (int)m->pid,
@@ -351,7 +356,10 @@ static void describe_pools(autodiscover_t *out) {
     *end = '\0';
     unsigned long i = line[0] == POOL_LINE[0] ? strtoul(line + 1, NULL, 10) : out->n;
     if (i >= out->n) {
-      autodiscover_report(&lines, "%s", line);
+      if (line[0] == AUTODISCOVER_WARNING[0])
+        autodiscover_report(&lines, AUTODISCOVER_WARNING "%s", line + 1);
+      else
+        autodiscover_report(&lines, "%s", line);
       continue;
     }
     const discovered_pool_t *d = &out->pools[i];

@@ -72,6 +72,9 @@ int autodiscover_scan(const char *proc_root, const fcgx_pool_config_t *defaults,
 void autodiscover_free(autodiscover_t *d);
 /* Whether two scans found the same pools at the same addresses, masters unchanged. */
 bool autodiscover_same(const autodiscover_t *a, const autodiscover_t *b);
+/* Starts a report line that is a warning: a master whose pools go unwatched. */
+#define AUTODISCOVER_WARNING "\x02"
+
 /* Appends one line to the report (each becomes one log line: collectd cuts longer ones). */
 __attribute__((format(printf, 2, 3))) void autodiscover_report(autodiscover_t *d, const char *fmt,
                                                                ...);

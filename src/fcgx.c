@@ -455,9 +455,12 @@ static int fcgx_read(user_data_t *ud) {
 
 /* ---- life cycle ---- */
 
-static void on_report(void *ctx, const char *line) {
+static void on_report(void *ctx, const char *line, bool warning) {
   (void)ctx;
-  INFO(PLUGIN " plugin: AutoDiscover: %s", line);
+  if (warning)
+    WARNING(PLUGIN " plugin: AutoDiscover: %s", line);
+  else
+    INFO(PLUGIN " plugin: AutoDiscover: %s", line);
 }
 
 static void on_scan_failed(void *ctx, const char *err) {

@@ -216,7 +216,8 @@ static void scan(pool_set_t *set) {
                                         line != NULL && (end = strchr(line, '\n')) != NULL;
        line = end + 1) {
     *end = '\0';
-    set->hooks.report(set->hooks.ctx, line);
+    bool warning = strncmp(line, AUTODISCOVER_WARNING, 1) == 0;
+    set->hooks.report(set->hooks.ctx, line + warning, warning);
     *end = '\n';
   }
   autodiscover_free(&set->scan);

@@ -65,8 +65,9 @@ typedef struct {
 } pool_group_t;
 
 typedef struct {
-  /* one line of what a scan found that differs from the one before (a log line each) */
-  void (*report)(void *ctx, const char *line);
+  /* one line of what a scan found that differs from the one before (a log line each); warning:
+   * a master whose pools cannot be watched */
+  void (*report)(void *ctx, const char *line, bool warning);
   /* a scan failed (err), or works again after failing (err NULL) */
   void (*scan_failed)(void *ctx, const char *err);
   /* a pool is no longer polled (its master stopped, its pool removed): free pool->user */

@@ -850,16 +850,18 @@ def start_fpm(case_cls, pools, **fpm_kwargs):
     return fpm.start()
 
 
-def start_collectd(case_cls, fcgx_block, **kwargs):
+def start_collectd(case_cls, fcgx_block, factory=None, start_timeout=10, **kwargs):
     """Starts collectd for a TestCase class. The class cleanup stops it, prints its log tail
     (shown by ctest --output-on-failure) and fails when collectd did not exit cleanly or a
-    sanitizer reported something."""
-    cd = Collectd(fcgx_block, **kwargs)
+    sanitizer reported something. factory: a Collectd subclass to use instead (kwargs go to it);
+    a test that stops it itself sets its `stopped_rc` to the exit code it got."""
+    cd = (factory or Collectd)(fcgx_block, **kwargs)
 
     def finish():
         try:
-            alive = cd.alive()
-            rc = cd.stop()
+            stopped_rc = getattr(cd, "stopped_rc", None)
+            alive = cd.alive() or stopped_rc is not None
+            rc = cd.stop() if stopped_rc is None else stopped_rc
             sys.stderr.write("\n--- collectd log tail (%s) ---\n%s\n--- collectd output ---"
                              "\n%s\n" % (
                 case_cls.__name__, log_tail(cd.log_text()), log_tail(cd.output_text(), 20)))
@@ -873,4 +875,4 @@ def start_collectd(case_cls, fcgx_block, **kwargs):
         finally:
             remove_tmpdir(cd.dir)
     case_cls.addClassCleanup(finish)
-    return cd.start()
+    return cd.start(start_timeout)

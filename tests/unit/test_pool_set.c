@@ -78,8 +78,10 @@ typedef struct {
   int failures;
 } seen_t;
 
-static void on_report(void *ctx, const char *line) {
+static void on_report(void *ctx, const char *line, bool warning) {
   seen_t *seen = ctx;
+  if (warning)
+    strncat(seen->lines, "warning: ", sizeof(seen->lines) - strlen(seen->lines) - 2);
   strncat(seen->lines, line, sizeof(seen->lines) - strlen(seen->lines) - 2);
   strcat(seen->lines, "\n");
 }
@@ -301,6 +303,12 @@ static void test_report_lines_are_one_line_each(void **state) {
   pool_group_refresh(set, discovered_group(set), 1 * SEC);
   assert_null(strstr(seen.lines, "\nAutoDiscover: pool evil"));
   assert_non_null(strstr(seen.lines, "master 400 (/etc/x?AutoDiscover: pool evil: forged.conf)"));
+  /* a master whose pools go unwatched is a warning, with no mark of ours left in the line */
+  assert_non_null(strstr(seen.lines, "warning: master 400 (/etc/x?AutoDiscover: pool evil: "
+                                     "forged.conf): cannot read its configuration"));
+  assert_non_null(strstr(seen.lines, "\nmaster 100 ("));
+  assert_null(strstr(seen.lines, "warning: master 100"));
+  assert_null(strchr(seen.lines, AUTODISCOVER_WARNING[0]));
   pool_set_free(set);
   destroy(&f);
 }
