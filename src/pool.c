@@ -17,7 +17,7 @@
  * while one connects inside a container's root, the socket file's O_PATH descriptor. */
 #define FDS_PER_POOL 4
 /* A pool that waited for a connection starts only with at least this much of the read left. */
-#define MIN_SLICE_NS (100u * 1000000u)
+#define MIN_SLICE_NS (100ull * 1000000ull)
 
 /* Every read thread's pools in flight together, against one limit: descriptors are the
  * process's. */
