@@ -366,10 +366,10 @@ static size_t pools_limit(void) {
   return fds >= FDS_PER_POOL ? fds / FDS_PER_POOL : 1;
 }
 
-/* Whether php-fpm accepted the request (and counted it), whatever came back. */
+/* Whether php-fpm may have accepted the request (and counted it), whatever came back: it
+ * connected and sent something. */
 static bool reached(const fcgx_request_t *req) {
-  return req->error_kind != FCGX_ERR_RESOLVE && req->error_kind != FCGX_ERR_REFUSED &&
-         req->error_kind != FCGX_ERR_PERMISSION && req->error_kind != FCGX_ERR_LOCAL;
+  return req->sent > 0;
 }
 
 static bool busy(const fcgx_request_t *req) {
@@ -421,8 +421,8 @@ static void start_pool(struct fcgx_poll_round *round, fcgx_pool_poll_t *poll,
   fcgx_request_reset(&poll->ping_req);
   fcgx_request_reset(&poll->opcache_req);
   start_status(poll);
-  fcgx_poller_add(round->poller, &poll->status_req);
-  if (poll->cfg->has_status_addr)
+  if (fcgx_poller_add(round->poller, &poll->status_req) == 0 && poll->in_flight &&
+      poll->cfg->has_status_addr)
     start_followers(poll);
 }
 
