@@ -412,7 +412,7 @@ static int fcgx_read(user_data_t *ud) {
   /* One timestamp for a read: the values of a poll belong together, and a slow read does not
    * crowd the next one into the same second (rrdtool refuses two updates at one time). */
   cdtime_t time = cdtime();
-  /* Pools that wait for a connection start only while they can end within the Interval. */
+  /* The read ends within the Interval: pools that waited for a connection get what is left. */
   cdtime_t interval = group->interval ? (cdtime_t)group->interval : plugin_get_interval();
   pool_group_poll(set, group, start_ns,
                   start_ns + (uint64_t)(CDTIME_T_TO_DOUBLE(interval) * 0.9 * 1e9));

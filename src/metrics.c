@@ -56,7 +56,8 @@ FIELD_GETTER(preload, opcache(s) && s->res->opcache.has_preload, &s->res->opcach
 FIELD_GETTER(apcu, script(s) && s->res->opcache.has_apcu, &s->res->opcache)
 FIELD_GETTER(realpath, script(s) && s->res->opcache.has_realpath, &s->res->opcache)
 FIELD_GETTER(script_time, script(s), s->res)
-/* An asleep pool has none: its fpm_processes say so, one value list each is its whole cost */
+/* An asleep pool has no worker: fpm_processes-total 0 says so, in one value list instead of
+ * three */
 FIELD_GETTER(workers,
              s->workers != NULL && s->workers->master_alive && s->res->plan != FCGX_POLL_ASLEEP,
              s->workers)

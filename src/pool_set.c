@@ -323,6 +323,7 @@ void pool_group_refresh(pool_set_t *set, pool_group_t *group, uint64_t now_ns) {
       for (size_t i = 0; i < group->n; i++)
         map_explicit(set, group->pools[i]);
     group->generation = set->generation;
+    group->next_walk_ns = 0; /* new pools, or masters changed: find their workers at once */
   }
   pthread_mutex_unlock(&set->lock);
 }
@@ -333,11 +334,11 @@ static bool wants_workers(const pool_entry_t *pool) {
   return (pool->discovered || pool->want_workers) && pool->master.master_pid > 0;
 }
 
-/* Reads the workers of the group's pools that have a master: every php-fpm worker on the host
- * from one /proc walk, each read (a pool's first worker would otherwise go unseen). Returns
- * whether the walk worked: without it, only known workers are read, and no pool can be said to
- * have none. */
-static bool read_workers(pool_set_t *set, pool_group_t *group) {
+/* Reads the workers of the group's pools that have a master. Walking /proc finds new workers:
+ * each read when a pool is ondemand (its first worker would otherwise go unseen, and it could
+ * not be said to have none), else every few seconds; in between, the known ones are read
+ * directly. Returns whether this read walked /proc. */
+static bool read_workers(pool_set_t *set, pool_group_t *group, uint64_t now_ns) {
   size_t n = 0;
   bool walked_ok = false;
   for (size_t i = 0; i < group->n; i++)
@@ -356,9 +357,15 @@ static bool read_workers(pool_set_t *set, pool_group_t *group) {
         of[k] = group->pools[i]->master;
         cpu[k++] = &group->pools[i]->workers_cpu;
       }
-    char err[200];
-    walked_ok =
-        fpm_discover_workers(set->proc_root, 0, NULL, &walked, &n_walked, err, sizeof(err)) == 0;
+    bool ondemand = false;
+    for (size_t i = 0; i < group->n && !ondemand; i++)
+      ondemand = group->pools[i]->cfg.ondemand;
+    if (ondemand || now_ns >= group->next_walk_ns) {
+      char err[200];
+      group->next_walk_ns = now_ns + POOL_SET_RESCAN_NS;
+      walked_ok =
+          fpm_discover_workers(set->proc_root, 0, NULL, &walked, &n_walked, err, sizeof(err)) == 0;
+    }
     workers_usage(set->proc_root, of, n, walked_ok ? walked : NULL, n_walked, cpu, usage);
     k = 0;
     for (size_t i = 0; i < group->n; i++)
@@ -458,7 +465,7 @@ void pool_group_poll(pool_set_t *set, pool_group_t *group, uint64_t now_ns, uint
     polls[i] = &group->pools[(first + i) % group->n]->poll;
   }
   /* Workers and queues first: they decide which pools can be asked without waking them. */
-  bool walked = read_workers(set, group);
+  bool walked = read_workers(set, group, now_ns);
   fcgx_pools_prepare(polls, group->n);
   for (size_t i = 0; i < group->n; i++) {
     pool_entry_t *pool = group->pools[i];

@@ -59,9 +59,10 @@ typedef struct {
   bool discovered;   /* AutoDiscover's: its entries follow the scans */
   pool_entry_t **pools;
   size_t n;
-  uint64_t generation; /* of the scan its pools were reconciled with */
-  size_t first;        /* asked first in the next read: one the read before could not poll */
-  void *user;          /* the glue's own per-group state */
+  uint64_t generation;   /* of the scan its pools were reconciled with */
+  uint64_t next_walk_ns; /* next /proc walk to find new workers (ondemand pools: every read) */
+  size_t first;          /* asked first in the next read: one the read before could not poll */
+  void *user;            /* the glue's own per-group state */
 } pool_group_t;
 
 typedef struct {
