@@ -125,6 +125,12 @@ def make_tmpdir(prefix):
     return d
 
 
+def status_script():
+    """src/fcgx-status.php where a pool's workers (user nobody) can read it."""
+    return _readable_copy(os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..",
+                                                       "src", "fcgx-status.php")), "fcgx-script-")
+
+
 def remove_tmpdir(d):
     if os.environ.get("FCGX_KEEP_TMP"):
         return
@@ -409,12 +415,29 @@ def plugin_path():
     return path
 
 
+def _readable_copy(path, prefix):
+    """path copied into a directory anyone may enter (mode 0644), once per test process: the
+    source tree may sit where only its owner can enter (a clone in `mktemp -d`, mode 0700), and
+    php-fpm's workers and an unprivileged collectd read these files."""
+    copies = _readable_copy.done
+    if path not in copies:
+        dest = os.path.join(make_tmpdir(prefix), os.path.basename(path))
+        shutil.copyfile(path, dest)
+        os.chmod(dest, 0o644)
+        copies[path] = dest
+    return copies[path]
+
+
+_readable_copy.done = {}
+
+
 def types_db_path():
     path = os.environ.get("FCGX_TYPES_DB")
-    if path:
-        return path
-    src = os.environ.get("FCGX_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-    return os.path.join(src, "types.db.fcgx")
+    if not path:
+        src = os.environ.get("FCGX_SOURCE_DIR",
+                             os.path.join(os.path.dirname(__file__), "..", ".."))
+        path = os.path.join(src, "types.db.fcgx")
+    return _readable_copy(os.path.abspath(path), "fcgx-types-")
 
 
 def _preload():

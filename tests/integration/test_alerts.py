@@ -21,7 +21,7 @@ RULES_DIR = os.path.join(SOURCE_DIR, "contrib", "prometheus")
 RULES = os.path.join(RULES_DIR, "fcgx-rules.yml")
 RULE_TESTS = os.path.join(RULES_DIR, "fcgx-rules.test.yml")
 THRESHOLDS = os.path.join(SOURCE_DIR, "contrib", "collectd", "thresholds.conf")
-SCRIPT = os.path.join(SOURCE_DIR, "src", "fcgx-status.php")
+SCRIPT = harness.status_script()
 
 INTERVAL = 1
 HITS = 5  # thresholds.conf: Hits 5 on fpm_up and opcache_state-enabled

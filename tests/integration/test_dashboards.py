@@ -43,7 +43,7 @@ GRAFANA_DIR = os.path.join(SOURCE_DIR, "contrib", "grafana")
 DASHBOARDS = {"graphite": "fcgx-graphite.json", "influxdb": "fcgx-influxdb.json",
               "prometheus": "fcgx-prometheus.json"}
 RULES = os.path.join(SOURCE_DIR, "contrib", "prometheus", "fcgx-rules.yml")
-SCRIPT = os.path.join(SOURCE_DIR, "src", "fcgx-status.php")
+SCRIPT = harness.status_script()
 
 # What each dashboard must show (issue 6: pool overview and OPcache).
 REQUIRED = {

@@ -488,8 +488,7 @@ class PoolWithItsOwnOPcache(unittest.TestCase):
             {"name": cls.off, "max_children": 1,
              "extra": {"php_admin_value[opcache.enable]": "0"}},
         ])
-        script = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "src",
-                                               "fcgx-status.php"))
+        script = harness.status_script()
         cls.cd = harness.start_collectd(cls, '<Plugin fcgx>\n  AutoDiscover true\n'
                                         '  Timeout 800\n  OPcacheScript "%s"\n</Plugin>' % script,
                                         interval=INTERVAL)

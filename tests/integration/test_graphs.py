@@ -18,7 +18,7 @@ import harness
 SOURCE_DIR = os.path.abspath(os.environ.get("FCGX_SOURCE_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 GRAPHS = os.path.join(SOURCE_DIR, "scripts", "graphs")
-STATUS_SCRIPT = os.path.join(SOURCE_DIR, "src", "fcgx-status.php")
+STATUS_SCRIPT = harness.status_script()
 RRDTOOL_SO = os.path.join(harness.STOCK_PLUGIN_DIR, "rrdtool.so")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -30,7 +30,7 @@ import harness
 
 SOURCE_DIR = os.path.abspath(os.environ.get("FCGX_SOURCE_DIR")
                              or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-SCRIPT = os.path.join(SOURCE_DIR, "src", "fcgx-status.php")
+SCRIPT = harness.status_script()
 
 INTERVAL = 1
 WITHIN = 3 * INTERVAL + 3  # a read, a notification through exec, slack for a loaded host

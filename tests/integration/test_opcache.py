@@ -23,7 +23,7 @@ MIB = 1024 * 1024
 
 SOURCE_DIR = os.path.abspath(os.environ.get("FCGX_SOURCE_DIR")
                              or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-SCRIPT = os.path.join(SOURCE_DIR, "src", "fcgx-status.php")
+SCRIPT = harness.status_script()
 
 OPCACHE_METRICS = {
     "opcache_memory-used", "opcache_memory-free", "opcache_memory-wasted",

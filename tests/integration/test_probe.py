@@ -9,8 +9,7 @@ import unittest
 import harness
 
 PROBE = os.environ.get("FCGX_PROBE")
-SCRIPT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "src",
-                                       "fcgx-status.php"))
+SCRIPT = harness.status_script()
 
 
 def probe(*args, timeout=10):

@@ -16,7 +16,7 @@ import harness
 
 SOURCE_DIR = os.path.abspath(os.environ.get("FCGX_SOURCE_DIR")
                              or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-SCRIPT = os.path.join(SOURCE_DIR, "src", "fcgx-status.php")
+SCRIPT = harness.status_script()
 
 INTERVAL = 1
 RUN_SECONDS = 10

@@ -11,8 +11,7 @@ import unittest
 import harness
 
 VALGRIND = shutil.which("valgrind")
-SCRIPT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "src",
-                                       "fcgx-status.php"))
+SCRIPT = harness.status_script()
 
 
 @unittest.skipIf(VALGRIND is None, "valgrind is not installed")

@@ -28,7 +28,7 @@ POOL = "www"
 PREFIX = "collectd."  # write_graphite Prefix: paths are collectd.HOST.fcgx.POOL.TYPE.INSTANCE
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.abspath(os.environ.get("FCGX_SOURCE_DIR") or os.path.join(HERE, "..", ".."))
-SCRIPT = os.path.join(SOURCE_DIR, "src", "fcgx-status.php")
+SCRIPT = harness.status_script()
 WAIT = 20  # bound of every wait for data to show up in a server
 
 
